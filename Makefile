@@ -1,0 +1,34 @@
+# ML Notebook — the two commands (see README.md):
+#   make book   build the whole book, executed, in the quick profile (offline), into _build/html
+#   make test   run the tests (including a smoke build of the book)
+# Both create the virtual environment .venv with the pinned toolchain on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mlbook-installed
+REQUIREMENTS := requirements/runtime-cpu.txt requirements/book.txt requirements/test.txt requirements/constraints.txt
+export MLBOOK_PROFILE ?= quick
+
+.PHONY: book test env clean lock
+
+env: $(STAMP)
+
+$(STAMP): $(REQUIREMENTS) code/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements/test.txt -c requirements/constraints.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e ./code
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lock: $(STAMP)
+	{ echo "# Every transitive package pinned (pip freeze of a working CPU environment); regenerate with 'make lock'."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^mlbook'; } > requirements/constraints.txt
+
+clean:
+	rm -rf _build

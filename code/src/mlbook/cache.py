@@ -1,0 +1,201 @@
+"""A disk cache of trained weights, so that rebuilding the book does not retrain its models.
+
+An entry's key is a SHA-256 of the model's name and config, the profile and the source of the ``mlbook`` package
+itself: weights trained by older code are never loaded after a code change. Writes are atomic (temporary file,
+then rename), and every entry carries the checksum of its weights, so a corrupt or mismatched entry is detected,
+deleted and retrained — never loaded silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlbook.profiles import current_profile, validate_profile
+
+if TYPE_CHECKING:
+    import keras
+
+CACHE_ENV_VAR = "MLBOOK_CACHE"
+FORMAT_VERSION = 1
+
+
+class CacheEntryError(RuntimeError):
+    """A cache entry exists but cannot be trusted (corrupt, truncated, or made for another key or model)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """The outcome of :func:`load_or_train`: the model, its training history and where it came from."""
+
+    model: Any
+    history: dict[str, list[float]]
+    from_cache: bool
+    weights_path: Path
+
+
+def cache_dir() -> Path:
+    """``$MLBOOK_CACHE`` if set, else the user cache folder (e.g. ``~/.cache/mlbook``)."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR])
+    import platformdirs
+
+    return platformdirs.user_cache_path("mlbook")
+
+
+@functools.lru_cache(maxsize=1)
+def package_source_hash() -> str:
+    """SHA-256 of every ``.py`` file of the installed ``mlbook`` package (paths and contents)."""
+    package_root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package_root.rglob("*.py")):
+        digest.update(path.relative_to(package_root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cache_key(name: str, config: Mapping[str, Any], profile: str | None = None) -> str:
+    """The hex key of a model: its name, its config (JSON-serialisable), the profile and the package source."""
+    profile = validate_profile(profile) if profile is not None else current_profile()
+    try:
+        config_json = json.dumps(dict(config), sort_keys=True)
+    except TypeError as error:
+        raise ValueError(f"model config for {name!r} must be JSON-serialisable: {error}") from error
+    payload = json.dumps(
+        {"format": FORMAT_VERSION, "name": name, "config": config_json, "profile": profile,
+         "source": package_source_hash()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(target: Path, write: Callable[[Path], None], suffix: str) -> None:
+    """Write ``target`` through ``write(temporary_path)`` and an atomic rename (same folder, same filesystem)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(handle)
+    try:
+        write(Path(temp_name))
+        os.replace(temp_name, target)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+
+
+def _entry_paths(name: str, key: str, suffix: str) -> tuple[Path, Path]:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"cache entry names may use letters, digits, '-' and '_' only, got {name!r}")
+    stem = cache_dir() / f"{name}-{key[:24]}"
+    return stem.with_name(stem.name + suffix), stem.with_name(stem.name + ".json")
+
+
+def _read_metadata(meta_path: Path, key: str, data_path: Path) -> dict[str, Any]:
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as error:
+        raise CacheEntryError(f"unreadable metadata {meta_path.name} ({error})") from error
+    if metadata.get("key") != key:
+        raise CacheEntryError(f"{meta_path.name} was written for another key")
+    if not data_path.is_file():
+        raise CacheEntryError(f"{data_path.name} is missing")
+    if metadata.get("sha256") != _sha256_file(data_path):
+        raise CacheEntryError(f"{data_path.name} does not match its checksum (corrupt or truncated)")
+    return metadata
+
+
+def _write_entry(data_path: Path, meta_path: Path, key: str, write: Callable[[Path], None], extra: dict) -> None:
+    _atomic_write(data_path, write, suffix=data_path.name[data_path.name.index(".") :])
+    metadata = {"key": key, "sha256": _sha256_file(data_path), **extra}
+    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(metadata, indent=1)), suffix=".json")
+
+
+def _discard(paths: tuple[Path, ...], reason: str) -> None:
+    print(f"[mlbook.cache] discarding cached {paths[0].name}: {reason}; recomputing.")
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def load_or_train(
+    model: keras.Model,
+    name: str,
+    config: Mapping[str, Any],
+    train: Callable[[keras.Model], Mapping[str, Any] | None],
+    profile: str | None = None,
+) -> TrainedModel:
+    """Load ``model``'s weights from the cache, or train it with ``train(model)`` and cache the result.
+
+    Args:
+        model: a *built* Keras model (its variables exist), whose weights are set in place.
+        name: a short file-name-safe name for the model, e.g. ``"vae-dense"``.
+        config: everything that changes the trained weights (sizes, epochs, learning rate, seed...).
+        train: trains the model in place; may return a Keras ``History`` or a mapping of per-epoch values.
+        profile: the profile that the key includes (default: the current one).
+
+    Returns:
+        A :class:`TrainedModel`; ``history`` is the training history, stored beside the weights.
+
+    Raises:
+        ValueError: if the model is not built or the config is not JSON-serialisable.
+    """
+    if not getattr(model, "built", False):
+        raise ValueError(f"model {name!r} must be built (call it on a batch or build() it) before caching")
+    key = cache_key(name, config, profile)
+    weights_path, meta_path = _entry_paths(name, key, ".weights.h5")
+    if weights_path.exists() or meta_path.exists():
+        try:
+            metadata = _read_metadata(meta_path, key, weights_path)
+            model.load_weights(weights_path)
+            return TrainedModel(model, metadata.get("history", {}), True, weights_path)
+        except Exception as error:  # CacheEntryError, or Keras/h5py refusing the file
+            _discard((weights_path, meta_path), str(error).splitlines()[0] if str(error) else type(error).__name__)
+    result = train(model)
+    history = _history_as_lists(getattr(result, "history", result) or {})
+    _write_entry(weights_path, meta_path, key, model.save_weights, {"name": name, "history": history})
+    return TrainedModel(model, history, False, weights_path)
+
+
+def load_or_compute_arrays(
+    name: str,
+    config: Mapping[str, Any],
+    compute: Callable[[], Mapping[str, np.ndarray]],
+    profile: str | None = None,
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Like :func:`load_or_train` for results that are NumPy arrays (e.g. an optimised image).
+
+    Returns:
+        ``(arrays, from_cache)``.
+    """
+    key = cache_key(name, config, profile)
+    data_path, meta_path = _entry_paths(name, key, ".npz")
+    if data_path.exists() or meta_path.exists():
+        try:
+            _read_metadata(meta_path, key, data_path)
+            with np.load(data_path, allow_pickle=False) as archive:
+                return {k: archive[k] for k in archive.files}, True
+        except Exception as error:
+            _discard((data_path, meta_path), str(error))
+    arrays = {k: np.asarray(v) for k, v in compute().items()}
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as stream:
+            np.savez(stream, **arrays)
+
+    _write_entry(data_path, meta_path, key, write, {"name": name})
+    return arrays, False
+
+
+def _history_as_lists(history: Mapping[str, Any]) -> dict[str, list[float]]:
+    return {str(k): [float(v) for v in np.ravel(np.asarray(values, dtype=float))] for k, values in history.items()}

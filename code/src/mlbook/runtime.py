@@ -1,0 +1,50 @@
+"""The one call a chapter's hidden setup cell makes: profile, seeds and plot style."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Generic, TypeVar
+
+from mlbook.plot import use_book_style
+from mlbook.profiles import current_profile, select
+from mlbook.seeding import DEFAULT_SEED, seed_everything
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChapterContext(Generic[T]):
+    """What a chapter runs with: the profile, the seed and the profile's settings (``cfg``)."""
+
+    profile: str
+    seed: int
+    cfg: T
+
+    def describe(self) -> str:
+        """One line for the reader: profile, seed and every setting of ``cfg``."""
+        if dataclasses.is_dataclass(self.cfg):
+            items = ", ".join(f"{f.name}={getattr(self.cfg, f.name)!r}" for f in dataclasses.fields(self.cfg))
+        else:
+            items = repr(self.cfg)
+        return f"profile={self.profile} seed={self.seed} | {items}"
+
+
+def setup_chapter(
+    settings: Mapping[str, T], *, seed: int = DEFAULT_SEED, tensorflow: bool = True
+) -> ChapterContext[T]:
+    """Choose the profile's settings, seed every generator and apply the book's plot style.
+
+    Args:
+        settings: the chapter's ``{"quick": ..., "full": ...}`` settings.
+        seed: the seed for Python, NumPy and (if ``tensorflow``) TensorFlow.
+        tensorflow: whether the chapter uses TensorFlow (a NumPy-only chapter skips importing it).
+
+    Raises:
+        ValueError: if ``MLBOOK_PROFILE`` names an unknown profile.
+    """
+    profile = current_profile()
+    cfg = select(settings, profile)
+    seed_everything(seed, tensorflow=tensorflow)
+    use_book_style()
+    return ChapterContext(profile=profile, seed=seed, cfg=cfg)

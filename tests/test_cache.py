@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pytest
+
+from mlbook import cache
+
+
+def tiny_model(seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def fit_a_little(model):
+    rng = np.random.default_rng(0)
+    return model.fit(rng.normal(size=(16, 3)), rng.normal(size=(16, 2)), epochs=2, verbose=0)
+
+
+class CountingTrainer:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, model):
+        self.calls += 1
+        return fit_a_little(model)
+
+
+CONFIG = {"units": 2, "epochs": 2}
+
+
+def test_second_call_loads_instead_of_training():
+    trainer = CountingTrainer()
+    first = cache.load_or_train(tiny_model(0), "tiny", CONFIG, trainer)
+    second = cache.load_or_train(tiny_model(1), "tiny", CONFIG, trainer)  # other initial weights
+    assert trainer.calls == 1 and not first.from_cache and second.from_cache
+    for a, b in zip(first.model.get_weights(), second.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert second.history == first.history and len(first.history["loss"]) == 2
+
+
+def test_key_depends_on_config_profile_and_package_source(monkeypatch):
+    base = cache.cache_key("m", CONFIG, "quick")
+    assert cache.cache_key("m", {**CONFIG, "epochs": 3}, "quick") != base
+    assert cache.cache_key("m", CONFIG, "full") != base
+    assert cache.cache_key("m", dict(reversed(list(CONFIG.items()))), "quick") == base  # order-free
+    monkeypatch.setattr(cache, "package_source_hash", lambda: "edited-source")
+    assert cache.cache_key("m", CONFIG, "quick") != base
+
+
+def test_code_change_retrains(monkeypatch):
+    trainer = CountingTrainer()
+    cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer)
+    monkeypatch.setattr(cache, "package_source_hash", lambda: "edited-source")
+    assert not cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer).from_cache
+    assert trainer.calls == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "drop-metadata", "garbage-metadata"])
+def test_corrupt_entry_is_removed_and_retrained(damage, capsys):
+    trainer = CountingTrainer()
+    entry = cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer)
+    weights, meta = entry.weights_path, entry.weights_path.with_name(entry.weights_path.name.replace(".weights.h5", ".json"))
+    raw = weights.read_bytes()
+    if damage == "truncate":
+        weights.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flip":
+        weights.write_bytes(raw[:-10] + bytes(b ^ 0xFF for b in raw[-10:]))
+    elif damage == "drop-metadata":
+        meta.unlink()
+    else:
+        meta.write_text("{not json")
+    again = cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer)
+    assert not again.from_cache and trainer.calls == 2
+    assert "discarding cached" in capsys.readouterr().out
+    assert cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer).from_cache  # healthy again
+
+
+def test_weights_of_another_architecture_are_not_loaded(capsys):
+    import keras
+
+    trainer = CountingTrainer()
+    entry = cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer)
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5)])
+    other.compile(optimizer="sgd", loss="mse")
+    meta_path = entry.weights_path.with_name(entry.weights_path.name.replace(".weights.h5", ".json"))
+    assert json.loads(meta_path.read_text())["name"] == "tiny"
+
+    def train_other(model):
+        rng = np.random.default_rng(0)
+        return model.fit(rng.normal(size=(8, 3)), rng.normal(size=(8, 5)), epochs=1, verbose=0)
+
+    result = cache.load_or_train(other, "tiny", CONFIG, train_other)  # same key, wrong shapes
+    assert not result.from_cache and "discarding cached" in capsys.readouterr().out
+
+
+def test_no_temporary_files_are_left_behind():
+    cache.load_or_train(tiny_model(), "tiny", CONFIG, CountingTrainer())
+    names = sorted(p.name for p in cache.cache_dir().iterdir())
+    assert len(names) == 2 and not any(name.startswith(".") for name in names)
+
+
+def test_bad_input_is_named():
+    import keras
+
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="must be built"):
+        cache.load_or_train(unbuilt, "x", CONFIG, fit_a_little)
+    with pytest.raises(ValueError, match="letters, digits"):
+        cache.load_or_compute_arrays("bad/name", CONFIG, lambda: {})
+    with pytest.raises(ValueError, match="JSON-serialisable"):
+        cache.cache_key("m", {"array": np.zeros(2)})
+
+
+def test_arrays_are_cached_and_checked():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"image": np.arange(6.0).reshape(2, 3)}
+
+    first, hit1 = cache.load_or_compute_arrays("image", {"steps": 3}, compute)
+    second, hit2 = cache.load_or_compute_arrays("image", {"steps": 3}, compute)
+    assert (hit1, hit2) == (False, True) and len(calls) == 1
+    np.testing.assert_array_equal(first["image"], second["image"])
+    npz = next(cache.cache_dir().glob("image-*.npz"))
+    npz.write_bytes(b"broken")
+    third, hit3 = cache.load_or_compute_arrays("image", {"steps": 3}, compute)
+    assert not hit3 and len(calls) == 2
+    np.testing.assert_array_equal(third["image"], first["image"])
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLBOOK_CACHE", str(tmp_path / "here"))
+    assert cache.cache_dir() == tmp_path / "here"
+    monkeypatch.delenv("MLBOOK_CACHE")
+    assert cache.cache_dir().name == "mlbook"

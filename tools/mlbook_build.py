@@ -1,0 +1,102 @@
+"""Sphinx extension (loaded from ``_config.yml``) that ties the execution cache to the profile and the package.
+
+jupyter-cache keys a notebook on its code cells only, so a change to ``mlbook`` (or to the pinned requirements)
+would otherwise be served from stale outputs. This extension points myst-nb at one cache folder per profile and
+per *fingerprint* of ``code/src/**``, ``code/pyproject.toml`` and ``requirements/*.txt``:
+
+- a change to any of those files gives a new folder, and since the cache path is a Sphinx config value that
+  triggers a full re-read, every chapter is executed again;
+- switching profiles (``MLBOOK_PROFILE``) uses that profile's own folder, so quick and full outputs never mix;
+- older folders of the same profile are deleted.
+
+It also exposes ``{{ mlbook_profile }}`` and ``{{ mlbook_fingerprint }}`` as MyST substitutions for the build
+report page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ConfigError
+from sphinx.util import logging
+
+LOGGER = logging.getLogger(__name__)
+
+#: Files whose content decides whether cached chapter outputs are still valid (relative to the book root).
+FINGERPRINT_GLOBS: tuple[str, ...] = ("code/src/**/*", "code/pyproject.toml", "requirements/*.txt")
+CACHE_ROOT_NAME = ".jupyter_cache"
+
+
+def fingerprint(book_root: Path, globs: tuple[str, ...] = FINGERPRINT_GLOBS) -> str:
+    """SHA-256 over the relative paths and bytes of the files matched by ``globs`` (caches and bytecode skipped)."""
+    digest = hashlib.sha256()
+    files = sorted(
+        {
+            path
+            for pattern in globs
+            for path in book_root.glob(pattern)
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+            and not any(part.endswith(".egg-info") for part in path.parts)
+        }
+    )
+    for path in files:
+        digest.update(path.relative_to(book_root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def execution_cache_dir(outdir: Path, profile: str, book_fingerprint: str) -> Path:
+    """The jupyter-cache folder for this profile and fingerprint, beside the HTML output folder."""
+    return outdir.parent / CACHE_ROOT_NAME / f"{profile}-{book_fingerprint[:16]}"
+
+
+def prune_stale_caches(current: Path, profile: str) -> list[Path]:
+    """Delete the other cache folders of ``profile`` (made by older package sources); return what was removed."""
+    removed = []
+    if current.parent.is_dir():
+        for sibling in current.parent.glob(f"{profile}-*"):
+            if sibling != current and sibling.is_dir():
+                shutil.rmtree(sibling, ignore_errors=True)
+                removed.append(sibling)
+    return removed
+
+
+def _current_profile() -> str:
+    try:
+        from mlbook.profiles import current_profile
+    except ImportError as error:  # the package is part of the book's environment
+        raise ConfigError(f"cannot import mlbook ({error}); install it with `pip install -e ./code`") from error
+    try:
+        return current_profile()
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+
+
+def on_config_inited(app: Sphinx, config: Config) -> None:
+    """Choose the cache folder and the substitutions before the environment compares configs."""
+    profile = _current_profile()
+    book_fingerprint = fingerprint(Path(app.srcdir))
+    cache_dir = execution_cache_dir(Path(app.outdir), profile, book_fingerprint)
+    for stale in prune_stale_caches(cache_dir, profile):
+        LOGGER.info(f"[mlbook] removed stale execution cache {stale.name}")
+    config.nb_execution_cache_path = str(cache_dir)
+    substitutions = dict(config.myst_substitutions or {})
+    substitutions.update(mlbook_profile=profile, mlbook_fingerprint=book_fingerprint[:16])
+    config.myst_substitutions = substitutions
+    # TensorFlow's C++ start-up lines (CPU feature notes) go to the kernel's stderr and would become warnings.
+    # Level 2 keeps errors. oneDNN stays on: turning it off makes conv training 2-3x slower on CPUs.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    LOGGER.info(f"[mlbook] profile={profile} fingerprint={book_fingerprint[:16]} cache={cache_dir}")
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    # priority < 500 so it runs before extensions that read the config at config-inited
+    app.connect("config-inited", on_config_inited, priority=400)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
