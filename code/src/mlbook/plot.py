@@ -157,3 +157,42 @@ def plot_decision_boundary(
     ax.legend(loc="best")
     ax.grid(False)
     return ax
+
+
+def plot_function_derivative_grid(
+    functions: Sequence[tuple[str, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]],
+    x: np.ndarray,
+    row_height: float = 1.5,
+    width: float = 7.0,
+) -> Figure:
+    """Plot functions (left column) next to their derivatives (right column), one row per function.
+
+    Args:
+        functions: ``(name, f, df)`` triples; ``f`` and ``df`` map an array of ``x`` values to an array.
+        x: the 1-D grid to evaluate on.
+        row_height, width: figure size in inches (height per row, total width).
+
+    Returns:
+        The figure; ``fig.axes[2 * row]`` shows ``f`` and ``fig.axes[2 * row + 1]`` shows ``df``.
+
+    Raises:
+        ValueError: if ``functions`` is empty or ``x`` is not 1-D.
+    """
+    x = np.asarray(x, dtype=float)
+    if not functions:
+        raise ValueError("plot_function_derivative_grid needs at least one (name, f, df) triple")
+    if x.ndim != 1:
+        raise ValueError(f"expected a 1-D grid x of shape (m,), got {x.shape}")
+    fig, axes = plt.subplots(
+        len(functions), 2, figsize=(width, row_height * len(functions)), sharex=True, squeeze=False
+    )
+    for (name, function, derivative), (ax_f, ax_df) in zip(functions, axes):
+        ax_f.plot(x, np.broadcast_to(function(x), x.shape), color=PALETTE[0])
+        ax_df.plot(x, np.broadcast_to(derivative(x), x.shape), color=PALETTE[1])
+        ax_f.set_ylabel(name)
+    axes[0, 0].set_title("$f(x)$")
+    axes[0, 1].set_title("$f'(x)$")
+    axes[-1, 0].set_xlabel("$x$")
+    axes[-1, 1].set_xlabel("$x$")
+    fig.tight_layout()
+    return fig
