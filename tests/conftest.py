@@ -4,6 +4,8 @@ so a machine's leftover cache or downloads can never hide a broken model or load
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,19 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole book built once per test session in the quick profile, offline, with a fresh weights cache,
+    into a temporary folder; returns its HTML folder. A failed build fails every test that uses it."""
+    output = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "MLBOOK_PROFILE": "quick", "MLBOOK_CACHE": str(output / "weights-cache"),
+           "MLBOOK_OFFLINE": "1"}
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(output), "-W", "--keep-going"],
+        env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
+    return output / "_build" / "html"

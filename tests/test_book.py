@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,20 +25,6 @@ def toc_files(toc: dict) -> list[str]:
     for part in toc.get("parts", [toc]):
         walk(part.get("chapters"))
     return found
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("book")
-    env = {**os.environ, "MLBOOK_PROFILE": "quick", "MLBOOK_CACHE": str(output / "weights-cache"),
-           "MLBOOK_OFFLINE": "1"}
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(output), "-W", "--keep-going"],
-        env=env, capture_output=True, text=True,
-    )
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
-    return output / "_build" / "html"
 
 
 def pages(html: Path) -> dict[str, BeautifulSoup]:
