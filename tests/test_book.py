@@ -52,9 +52,13 @@ def test_chapters_embed_their_figures(built_book):
 
 
 @pytest.mark.slow
-def test_mathjax_and_maths_present(built_book):
+def test_mathjax_is_served_from_the_build_and_maths_present(built_book):
     page = (built_book / "book/foundations/numpy-nn.html").read_text()
-    assert re.search(r"<script[^>]+mathjax", page, re.IGNORECASE), "MathJax is not loaded"
+    scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', page, re.IGNORECASE)
+    assert scripts, "MathJax is not loaded"
+    assert not any("://" in src for src in scripts), f"MathJax comes from the network: {scripts}"
+    assert all((built_book / "book/foundations" / src).resolve().is_file() for src in scripts)
+    assert (built_book / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()  # the fonts it loads
     assert "\\frac" in page and 'class="math' in page
 
 

@@ -9,6 +9,9 @@ per *fingerprint* of ``code/src/**``, ``code/pyproject.toml`` and ``requirements
 - switching profiles (``MLBOOK_PROFILE``) uses that profile's own folder, so quick and full outputs never mix;
 - older folders of the same profile are deleted.
 
+It serves MathJax from the build itself (the ``django-static-mathjax`` wheel carries MathJax 3), so the maths of
+a downloaded or locally built book renders with no network.
+
 It also exposes ``{{ mlbook_profile }}`` and ``{{ mlbook_fingerprint }}`` as MyST substitutions for the build
 report page.
 """
@@ -30,6 +33,9 @@ LOGGER = logging.getLogger(__name__)
 #: Files whose content decides whether cached chapter outputs are still valid (relative to the book root).
 FINGERPRINT_GLOBS: tuple[str, ...] = ("code/src/**/*", "code/pyproject.toml", "requirements/*.txt")
 CACHE_ROOT_NAME = ".jupyter_cache"
+MATHJAX_ENTRY = "tex-mml-chtml.js"
+#: What tex-mml-chtml.js loads at run time (fonts, TeX extensions, menu, accessibility); "sre" (speech) is left out.
+MATHJAX_PARTS: tuple[str, ...] = (MATHJAX_ENTRY, "input", "output", "ui", "a11y", "adaptors")
 
 
 def fingerprint(book_root: Path, globs: tuple[str, ...] = FINGERPRINT_GLOBS) -> str:
@@ -68,6 +74,31 @@ def prune_stale_caches(current: Path, profile: str) -> list[Path]:
     return removed
 
 
+def vendored_mathjax_dir() -> Path:
+    """The ``es5`` folder of the MathJax 3 copy that the ``django-static-mathjax`` wheel installs."""
+    try:
+        import mathjax  # the import name of django-static-mathjax
+    except ImportError as error:
+        raise ConfigError("MathJax is not installed: pip install django-static-mathjax (requirements/book.txt)") from error
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (es5 / MATHJAX_ENTRY).is_file():
+        raise ConfigError(f"MathJax's {MATHJAX_ENTRY} not found under {es5}")
+    return es5
+
+
+def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
+    """Copy the MathJax files the pages load into ``_static/mathjax`` of the HTML output."""
+    if exception is not None or app.builder.format != "html":
+        return
+    source, target = vendored_mathjax_dir(), Path(app.outdir) / "_static" / "mathjax"
+    for part in MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part, dirs_exist_ok=True)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / part, target / part)
+
+
 def _current_profile() -> str:
     try:
         from mlbook.profiles import current_profile
@@ -93,10 +124,13 @@ def on_config_inited(app: Sphinx, config: Config) -> None:
     # TensorFlow's C++ start-up lines (CPU feature notes) go to the kernel's stderr and would become warnings.
     # Level 2 keeps errors. oneDNN stays on: turning it off makes conv training 2-3x slower on CPUs.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    vendored_mathjax_dir()  # fail early, with a clear message, if it is missing
+    config.mathjax_path = f"mathjax/{MATHJAX_ENTRY}"  # relative: served from _static/ of this build
     LOGGER.info(f"[mlbook] profile={profile} fingerprint={book_fingerprint[:16]} cache={cache_dir}")
 
 
 def setup(app: Sphinx) -> dict[str, object]:
     # priority < 500 so it runs before extensions that read the config at config-inited
     app.connect("config-inited", on_config_inited, priority=400)
+    app.connect("build-finished", copy_mathjax)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
