@@ -7,16 +7,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlbook-installed
-REQUIREMENTS := requirements/runtime-cpu.txt requirements/book.txt requirements/test.txt requirements/constraints.txt
+# The runtime pins: CPU TensorFlow by default; a GPU runner passes RUNTIME=requirements/gpu.txt.
+RUNTIME ?= requirements/runtime-cpu.txt
+REQUIREMENTS := $(RUNTIME) requirements/book.txt requirements/test.txt requirements/constraints.txt
 export MLBOOK_PROFILE ?= quick
 
-.PHONY: book test env clean lock
+.PHONY: book test env clean lock colab
 
 env: $(STAMP)
 
 $(STAMP): $(REQUIREMENTS) code/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements/test.txt -c requirements/constraints.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r $(RUNTIME) -r requirements/book.txt \
+	    -r requirements/test.txt -c requirements/constraints.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e ./code
 	touch $(STAMP)
 
@@ -25,6 +28,9 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+colab: $(STAMP)
+	$(BIN)/python tools/colab.py
 
 lock: $(STAMP)
 	{ echo "# Every transitive package pinned (pip freeze of a working CPU environment); regenerate with 'make lock'."; \
