@@ -77,3 +77,18 @@ def test_build_report_names_profile_and_chapters(built_book):
     report = pages(built_book)["book/build-report"].get_text()
     assert "quick profile" in report
     assert "foundations/numpy-nn" in report and "✅" in report
+
+
+def test_api_page_documents_every_module():
+    """A new module must be added to book/api.md (the page fails no build by itself when one is missing)."""
+    api = (REPO_ROOT / "book/api.md").read_text()
+    modules = sorted(p.stem for p in (REPO_ROOT / "code/src/mlbook").glob("*.py") if not p.stem.startswith("_"))
+    missing = [m for m in modules if f".. automodule:: mlbook.{m}\n" not in api]
+    assert not missing, f"book/api.md lacks: {missing}"
+
+
+@pytest.mark.slow
+def test_api_page_renders_signatures(built_book):
+    soup = pages(built_book)["book/api"]
+    names = {tag.get_text() for tag in soup.select(".sig-name")}
+    assert {"load_or_train", "setup_chapter", "NeuralNetwork", "load_mnist_like"} <= names
