@@ -38,13 +38,18 @@ def setup_chapter(
     Args:
         settings: the chapter's ``{"quick": ..., "full": ...}`` settings.
         seed: the seed for Python, NumPy and (if ``tensorflow``) TensorFlow.
-        tensorflow: whether the chapter uses TensorFlow (a NumPy-only chapter skips importing it).
+        tensorflow: whether the chapter uses TensorFlow (a NumPy-only chapter skips importing it); if so, GPU
+            memory growth is enabled and ``MLBOOK_DISTRIBUTE`` chooses the default ``tf.distribute`` strategy.
 
     Raises:
-        ValueError: if ``MLBOOK_PROFILE`` names an unknown profile.
+        ValueError: if ``MLBOOK_PROFILE`` (or ``MLBOOK_DISTRIBUTE``) names an unknown value.
     """
     profile = current_profile()
     cfg = select(settings, profile)
     seed_everything(seed, tensorflow=tensorflow)
+    if tensorflow:
+        from mlbook.distribute import configure_accelerators
+
+        configure_accelerators()  # GPU memory growth; MLBOOK_DISTRIBUTE=mirrored replicates across GPUs
     use_book_style()
     return ChapterContext(profile=profile, seed=seed, cfg=cfg)
