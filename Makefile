@@ -27,6 +27,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W --keep-going
 
 test: $(STAMP)
+	tools/ensure-chromium
 	$(BIN)/python -m pytest
 
 colab: $(STAMP)

@@ -4,8 +4,10 @@ so a machine's leftover cache or downloads can never hide a broken model or load
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,32 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
     return output / "_build" / "html"
+
+
+#: Headless Chromium without sandbox (root) and without the background traffic a closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def chromium_executable() -> str | None:
+    """Debian's ``chromium`` (this machine and CI), else a preinstalled Chrome (GitHub's ubuntu runners)."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """A headless Chromium driven by Playwright (never `playwright install`: it downloads browsers)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is not installed: pip install playwright (requirements/test.txt)")
+    executable = chromium_executable()
+    if executable is None:
+        pytest.fail("Chromium not found: apt-get install -y --no-install-recommends chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
