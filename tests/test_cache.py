@@ -63,7 +63,7 @@ def test_code_change_retrains(monkeypatch):
 def test_corrupt_entry_is_removed_and_retrained(damage, capsys):
     trainer = CountingTrainer()
     entry = cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer)
-    weights, meta = entry.weights_path, entry.weights_path.with_name(entry.weights_path.name.replace(".weights.h5", ".json"))
+    weights, meta = entry.weights_path, entry.weights_path.with_name(entry.weights_path.name.replace(".weights.npz", ".json"))
     raw = weights.read_bytes()
     if damage == "truncate":
         weights.write_bytes(raw[: len(raw) // 2])
@@ -86,7 +86,7 @@ def test_weights_of_another_architecture_are_not_loaded(capsys):
     entry = cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer)
     other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5)])
     other.compile(optimizer="sgd", loss="mse")
-    meta_path = entry.weights_path.with_name(entry.weights_path.name.replace(".weights.h5", ".json"))
+    meta_path = entry.weights_path.with_name(entry.weights_path.name.replace(".weights.npz", ".json"))
     assert json.loads(meta_path.read_text())["name"] == "tiny"
 
     def train_other(model):
@@ -138,3 +138,21 @@ def test_cache_dir_follows_environment(monkeypatch, tmp_path):
     assert cache.cache_dir() == tmp_path / "here"
     monkeypatch.delenv("MLBOOK_CACHE")
     assert cache.cache_dir().name == "mlbook"
+
+
+def test_loading_into_a_freshly_compiled_model_hits_the_cache_silently(capsys):
+    """Regression: Keras's save_weights also stored Adam's state, which a freshly compiled model (optimizer not yet
+    built) could not receive — the entry was discarded and the model retrained on every rebuild. Only the model's
+    weights are cached now; the load must neither fail nor warn (filterwarnings = error; a warning on stderr
+    fails the book build)."""
+    def adam_model():
+        model = tiny_model()
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    trainer = CountingTrainer()
+    first = cache.load_or_train(adam_model(), "adam", CONFIG, trainer)
+    second = cache.load_or_train(adam_model(), "adam", CONFIG, trainer)
+    assert second.from_cache and trainer.calls == 1, capsys.readouterr().out
+    for a, b in zip(first.model.get_weights(), second.model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -153,18 +153,36 @@ def load_or_train(
     if not getattr(model, "built", False):
         raise ValueError(f"model {name!r} must be built (call it on a batch or build() it) before caching")
     key = cache_key(name, config, profile)
-    weights_path, meta_path = _entry_paths(name, key, ".weights.h5")
+    weights_path, meta_path = _entry_paths(name, key, ".weights.npz")
     if weights_path.exists() or meta_path.exists():
         try:
             metadata = _read_metadata(meta_path, key, weights_path)
-            model.load_weights(weights_path)
+            _set_weights_from(model, weights_path)
             return TrainedModel(model, metadata.get("history", {}), True, weights_path)
-        except Exception as error:  # CacheEntryError, or Keras/h5py refusing the file
+        except Exception as error:  # CacheEntryError, or NumPy refusing the file
             _discard((weights_path, meta_path), str(error).splitlines()[0] if str(error) else type(error).__name__)
     result = train(model)
     history = _history_as_lists(getattr(result, "history", result) or {})
-    _write_entry(weights_path, meta_path, key, model.save_weights, {"name": name, "history": history})
+    _write_entry(weights_path, meta_path, key, lambda path: _save_weights_to(model, path),
+                 {"name": name, "history": history})
     return TrainedModel(model, history, False, weights_path)
+
+
+def _save_weights_to(model: keras.Model, path: Path) -> None:
+    """The model's weights only, in ``model.weights`` order. Keras's own ``save_weights`` also stores the optimizer's
+    state, which a freshly compiled model cannot receive (its optimizer has no variables until it trains)."""
+    with open(path, "wb") as stream:
+        np.savez(stream, *[np.asarray(w) for w in model.get_weights()])
+
+
+def _set_weights_from(model: keras.Model, path: Path) -> None:
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = [archive[f"arr_{i}"] for i in range(len(archive.files))]
+    expected = [tuple(w.shape) for w in model.weights]
+    found = [a.shape for a in arrays]
+    if found != expected:
+        raise CacheEntryError(f"weights have shapes {found[:4]}… for a model that expects {expected[:4]}…")
+    model.set_weights(arrays)
 
 
 def load_or_compute_arrays(

@@ -87,7 +87,7 @@ def image_grid(
         raise ValueError(f"expected {n} titles (one per image), got {len(titles)}")
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, cell_size * nrows + 0.2 * (titles is not None)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, nrows * (cell_size + 0.25 * (titles is not None))))
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         ax.set_axis_off()
         if i < n:
