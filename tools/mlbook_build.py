@@ -129,8 +129,26 @@ def on_config_inited(app: Sphinx, config: Config) -> None:
     LOGGER.info(f"[mlbook] profile={profile} fingerprint={book_fingerprint[:16]} cache={cache_dir}")
 
 
+def deduplicate_script_files(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object) -> None:
+    """Drop repeated ``<script>`` entries from a page.
+
+    A page with both a code cell and an ``{raw} html`` block gets sphinx-thebe's inline ``const THEBE_JS_URL``
+    twice; the second copy is a JavaScript ``SyntaxError`` in the browser console.
+    """
+    seen: set[str] = set()
+    unique = []
+    for script in context.get("script_files", []):
+        key = repr((str(script), sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    if "script_files" in context:
+        context["script_files"] = unique
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     # priority < 500 so it runs before extensions that read the config at config-inited
     app.connect("config-inited", on_config_inited, priority=400)
     app.connect("build-finished", copy_mathjax)
+    app.connect("html-page-context", deduplicate_script_files, priority=900)  # after others add scripts
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
