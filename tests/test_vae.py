@@ -196,8 +196,10 @@ def test_latent_grid_is_symmetric_and_spans_the_requested_quantiles():
 
 
 def test_tile_images_lays_images_out_row_by_row():
+    from mlbook.plot import tile_images
+
     images = np.arange(5, dtype=float).reshape(5, 1, 1, 1) * np.ones((5, 2, 3, 1))
-    tiled = vae.tile_images(images, ncols=2)
+    tiled = tile_images(images, ncols=2, padding=0, fill=0.0)[..., 0]
     assert tiled.shape == (6, 6)
     np.testing.assert_array_equal(tiled[::2, ::3], [[0, 1], [2, 3], [4, 0]])  # last cell left blank
 

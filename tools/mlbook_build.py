@@ -132,13 +132,16 @@ def on_config_inited(app: Sphinx, config: Config) -> None:
 def deduplicate_script_files(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object) -> None:
     """Drop repeated ``<script>`` entries from a page.
 
-    A page with both a code cell and an ``{raw} html`` block gets sphinx-thebe's inline ``const THEBE_JS_URL``
-    twice; the second copy is a JavaScript ``SyntaxError`` in the browser console.
+    sphinx-thebe adds its inline ``const THEBE_JS_URL = ...`` script at every reading pass, once with filename
+    ``None`` and once with ``""``, which Sphinx keeps as two scripts; the second ``const`` declaration is a
+    JavaScript ``SyntaxError`` in the browser console of every page.
     """
     seen: set[str] = set()
     unique = []
     for script in context.get("script_files", []):
-        key = repr((str(script), sorted(getattr(script, "attributes", {}).items())))
+        # an inline script's filename is None or "" depending on who added it
+        filename = getattr(script, "filename", script) or ""
+        key = repr((str(filename), sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)

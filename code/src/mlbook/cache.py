@@ -34,6 +34,10 @@ class CacheEntryError(RuntimeError):
     """A cache entry exists but cannot be trusted (corrupt, truncated, or made for another key or model)."""
 
 
+class CacheWriteError(RuntimeError):
+    """The cache folder cannot be written: read-only, full, or not a folder."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainedModel:
     """The outcome of :func:`load_or_train`: the model, its training history and where it came from."""
@@ -116,10 +120,34 @@ def _read_metadata(meta_path: Path, key: str, data_path: Path) -> dict[str, Any]
     return metadata
 
 
+def _unwritable(folder: Path, error: OSError) -> CacheWriteError:
+    reason = error.strerror or str(error)
+    return CacheWriteError(f"cannot write to the cache folder {folder} ({reason}); free some space or set "
+                           f"MLBOOK_CACHE to a writable folder")
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written in it.
+
+    Raises:
+        CacheWriteError: naming the folder and the reason (read-only, not a folder, no space...).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise _unwritable(folder, error) from error
+
+
 def _write_entry(data_path: Path, meta_path: Path, key: str, write: Callable[[Path], None], extra: dict) -> None:
-    _atomic_write(data_path, write, suffix=data_path.name[data_path.name.index(".") :])
-    metadata = {"key": key, "sha256": _sha256_file(data_path), **extra}
-    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(metadata, indent=1)), suffix=".json")
+    try:
+        _atomic_write(data_path, write, suffix=data_path.name[data_path.name.index(".") :])
+        metadata = {"key": key, "sha256": _sha256_file(data_path), **extra}
+        _atomic_write(meta_path, lambda p: p.write_text(json.dumps(metadata, indent=1)), suffix=".json")
+    except OSError as error:
+        data_path.unlink(missing_ok=True)  # never leave data without its checksum
+        raise _unwritable(data_path.parent, error) from error
 
 
 def _discard(paths: tuple[Path, ...], reason: str) -> None:
@@ -147,8 +175,12 @@ def load_or_train(
     Returns:
         A :class:`TrainedModel`; ``history`` is the training history, stored beside the weights.
 
+    A model loaded from the cache has its weights but not its optimizer state: compile it before training it
+    further, as after building it.
+
     Raises:
         ValueError: if the model is not built or the config is not JSON-serialisable.
+        CacheWriteError: if the cache folder cannot be written (checked before training, so no time is lost).
     """
     if not getattr(model, "built", False):
         raise ValueError(f"model {name!r} must be built (call it on a batch or build() it) before caching")
@@ -161,6 +193,7 @@ def load_or_train(
             return TrainedModel(model, metadata.get("history", {}), True, weights_path)
         except Exception as error:  # CacheEntryError, or NumPy refusing the file
             _discard((weights_path, meta_path), str(error).splitlines()[0] if str(error) else type(error).__name__)
+    ensure_writable(weights_path.parent)
     result = train(model)
     history = _history_as_lists(getattr(result, "history", result) or {})
     _write_entry(weights_path, meta_path, key, lambda path: _save_weights_to(model, path),
@@ -205,6 +238,7 @@ def load_or_compute_arrays(
                 return {k: archive[k] for k in archive.files}, True
         except Exception as error:
             _discard((data_path, meta_path), str(error))
+    ensure_writable(data_path.parent)
     arrays = {k: np.asarray(v) for k, v in compute().items()}
 
     def write(path: Path) -> None:

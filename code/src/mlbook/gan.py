@@ -27,6 +27,7 @@ from keras import layers, ops
 
 from mlbook.cache import load_or_compute_arrays, load_or_train
 from mlbook.data import ImageDataset, announce_fallback, load_mnist_like
+from mlbook.plot import tile_images
 from mlbook.profiles import current_profile, validate_profile
 
 #: Label of real images: the discriminator is trained towards D(x) = 1 on them.
@@ -503,22 +504,6 @@ def discriminator_scores(discriminator: keras.Model, images: np.ndarray, batch_s
 def model_summary_rows(model: keras.Model) -> list[tuple[str, str, int]]:
     """``(layer name, output shape, parameters)`` for every layer of a Sequential model, for a table."""
     return [(layer.name, str(tuple(layer.output.shape)), layer.count_params()) for layer in model.layers]
-
-
-def tile_images(images: np.ndarray, ncols: int, padding: int = 1) -> np.ndarray:
-    """Tile ``(n, h, w, c)`` images in [0, 1] into one ``(rows·(h+p)+p, ncols·(w+p)+p, c)`` image with grey
-    gutters (the original's ``merge``)."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise ValueError(f"expected images of shape (n, height, width, channels), got {images.shape}")
-    n, height, width, channels = images.shape
-    nrows = -(-n // ncols)
-    canvas = np.full((nrows * (height + padding) + padding, ncols * (width + padding) + padding, channels), 0.5,
-                     dtype=np.float32)
-    for i, image in enumerate(images):
-        top, left = padding + (i // ncols) * (height + padding), padding + (i % ncols) * (width + padding)
-        canvas[top : top + height, left : left + width] = image
-    return canvas
 
 
 def epochs_gif(epoch_samples: np.ndarray, ncols: int = 8, scale: int = 2, frame_ms: int = 400,

@@ -196,3 +196,19 @@ def plot_function_derivative_grid(
     axes[-1, 1].set_xlabel("$x$")
     fig.tight_layout()
     return fig
+
+
+def tile_images(images: np.ndarray, ncols: int, padding: int = 1, fill: float = 0.5) -> np.ndarray:
+    """Tile ``(n, h, w, c)`` images into one ``(rows·(h+p)+p, ncols·(w+p)+p, c)`` image, row by row, with
+    ``padding``-pixel gutters and empty cells of value ``fill``."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (n, height, width, channels), got {images.shape}")
+    n, height, width, channels = images.shape
+    nrows = -(-n // ncols)
+    canvas = np.full((nrows * (height + padding) + padding, ncols * (width + padding) + padding, channels), fill,
+                     dtype=np.float32)
+    for i, image in enumerate(images):
+        top, left = padding + (i // ncols) * (height + padding), padding + (i % ncols) * (width + padding)
+        canvas[top : top + height, left : left + width] = image
+    return canvas

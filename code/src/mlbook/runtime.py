@@ -1,4 +1,5 @@
-"""The one call a chapter's hidden setup cell makes: profile, seeds and plot style."""
+"""The one call a chapter's hidden setup cell makes: profile, seeds, plot style, and a record of the conditions
+(profile, seed, device) for the book's Results page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Generic, TypeVar
 
 from mlbook.plot import use_book_style
 from mlbook.profiles import current_profile, select
+from mlbook.results import CONDITIONS_KEY, record
 from mlbook.seeding import DEFAULT_SEED, seed_everything
 
 T = TypeVar("T")
@@ -52,4 +54,19 @@ def setup_chapter(
 
         configure_accelerators()  # GPU memory growth; MLBOOK_DISTRIBUTE=mirrored replicates across GPUs
     use_book_style()
+    record(CONDITIONS_KEY, {"profile": profile, "seed": seed, "device": device_description(tensorflow)})
     return ChapterContext(profile=profile, seed=seed, cfg=cfg)
+
+
+def device_description(tensorflow: bool = True) -> str:
+    """``"CPU"`` or the GPUs TensorFlow sees, e.g. ``"1 GPU (NVIDIA H100 80GB HBM3)"``; NumPy chapters run on the
+    CPU."""
+    if not tensorflow:
+        return "CPU (NumPy)"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    names = sorted({tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus})
+    return f"{len(gpus)} GPU ({', '.join(names)})"

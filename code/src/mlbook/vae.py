@@ -28,6 +28,7 @@ from mlbook.autoencoder import (
 )
 from mlbook.cache import TrainedModel, load_or_train
 from mlbook.data import ImageDataset
+from mlbook.plot import tile_images
 from mlbook.training import EpochLine
 
 
@@ -267,24 +268,12 @@ def latent_grid(grid_size: int, quantile: float = 0.05) -> np.ndarray:
     return np.column_stack([z1.ravel(), z2.ravel()]).astype(np.float32)
 
 
-def tile_images(images: np.ndarray, ncols: int) -> np.ndarray:
-    """Lay ``(n, h, w, 1)`` images out as one ``(rows·h, ncols·w)`` picture, row by row (blank cells at the end)."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 1:
-        raise ValueError(f"expected images of shape (n, h, w, 1), got {images.shape}")
-    n, height, width, _ = images.shape
-    nrows = -(-n // ncols)
-    canvas = np.zeros((nrows * ncols, height, width), dtype=images.dtype)
-    canvas[:n] = images[..., 0]
-    return canvas.reshape(nrows, ncols, height, width).transpose(0, 2, 1, 3).reshape(nrows * height, ncols * width)
-
-
 def plot_latent_grid(decoder: keras.Model, grid_size: int, quantile: float = 0.05, ax: Axes | None = None) -> Axes:
     """Decode :func:`latent_grid` and show the images as one picture, with the latent coordinates on the axes."""
     if decoder.input_shape[-1] != 2:
         raise ValueError(f"a latent grid needs a 2-D latent space, got latent_dim={decoder.input_shape[-1]}")
     points = latent_grid(grid_size, quantile)
-    picture = tile_images(predict_batches(decoder, points), grid_size)
+    picture = tile_images(predict_batches(decoder, points), grid_size, padding=0, fill=0.0)[..., 0]
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 7))
     values = points[:grid_size, 0]

@@ -1,0 +1,99 @@
+"""The results registry (bands, budgets, parsing of recorded numbers) and the built book's Results page: every
+quick-profile headline number must fall inside its band."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from mlbook import results
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_chapters() -> set[str]:
+    return set(re.findall(r"file:\s*(book/\S+)", (REPO_ROOT / "_toc.yml").read_text()))
+
+
+@pytest.mark.parametrize(("text", "expected"), [("0.98", 0.98), ("np.float32(0.5)", 0.5), ("np.float64(-1e-07)", -1e-7),
+                                                ("12", 12.0), ("nan", float("nan"))])
+def test_numbers_are_read_from_glue_reprs(text, expected):
+    value = results.number_from_glue({"data": {"text/plain": text}})
+    assert value == expected or (value != value and expected != expected)
+
+
+@pytest.mark.parametrize("text", ["'scikit-learn digits'", "<IPython.core.display.Markdown object>", "[1, 2]", ""])
+def test_non_numbers_are_refused_with_the_value_named(text):
+    with pytest.raises(ValueError, match="is not a number"):
+        results.number_from_glue({"data": {"text/plain": text}})
+
+
+def test_texts_and_conditions_are_read_from_glue_reprs():
+    assert results.text_from_glue({"data": {"text/plain": "\"scikit-learn's digits\""}}) == "scikit-learn's digits"
+    assert results.text_from_glue({"data": {"text/plain": "<obj>", "text/markdown": " **MNIST** "}}) == "**MNIST**"
+    conditions = {"profile": "quick", "seed": 0, "device": "CPU"}
+    assert results.conditions_from_glue({"data": {"text/plain": repr(conditions)}}) == conditions
+    assert results.conditions_from_glue({"data": {"text/plain": "not a dict"}}) == {}
+
+
+def test_status_marks_inside_outside_missing_and_unchecked():
+    assert results.status(0.5, (0.0, 1.0)) == "ok"
+    assert results.status(1.0, (0.0, 1.0)) == "ok"  # inclusive
+    assert results.status(1.01, (0.0, 1.0)) == "outside"
+    assert results.status(float("nan"), (0.0, 1.0)) == "outside"
+    assert results.status(None, (0.0, 1.0)) == "missing"
+    assert results.status(0.5, None) == "unchecked"
+
+
+def test_evaluate_reports_each_expected_number_against_its_band():
+    first, second = results.EXPECTED[0], results.EXPECTED[1]
+    low, high = first.band("quick")
+    glued = {first.chapter: {first.key: {"data": {"text/plain": repr(high + 1.0)}}}}
+    rows = {row["key"]: row for row in results.evaluate(glued, "quick")}
+    assert rows[first.key]["status"] == "outside" and rows[first.key]["value"] == high + 1.0
+    assert rows[second.key]["status"] == "missing"
+    assert len(rows) == len({(e.chapter, e.key) for e in results.EXPECTED})
+
+
+def test_registry_is_consistent_with_the_book():
+    chapters = {chapter.docname for chapter in results.CHAPTERS}
+    executed = {c for c in toc_chapters() if "kernelspec:" in (REPO_ROOT / f"{c}.md").read_text()[:400]}
+    assert executed == chapters, f"every executed chapter needs a budget in mlbook.results: {executed ^ chapters}"
+    for expected in results.EXPECTED:
+        assert expected.chapter in chapters
+        for profile, (low, high) in expected.bands.items():
+            assert profile in ("quick", "full") and low < high, (expected.key, profile)
+        assert expected.band("quick") is not None, f"{expected.key} has no quick band"
+    for chapter in results.CHAPTERS:
+        assert chapter.budget_s["quick"] > 0
+
+
+def test_package_versions_name_python_numpy_and_mlbook():
+    versions = results.package_versions()
+    assert {"python", "numpy", "mlbook"} <= versions.keys()
+
+
+@pytest.mark.slow
+def test_quick_build_numbers_are_inside_their_bands(built_book):
+    report = json.loads((built_book / "results-quick.json").read_text())
+    assert report["profile"] == "quick"
+    outside = [f"{row['chapter']}:{row['key']}={row['value']} not in {row['band']}" for row in report["results"]
+               if row["status"] != "ok"]
+    assert not outside, "headline numbers outside their bands:\n" + "\n".join(outside)
+    for chapter in report["chapters"]:
+        assert chapter["seconds"] is not None and chapter["seconds"] > 0, chapter["docname"]
+        assert chapter["profile"] == "quick" and chapter["device"].startswith("CPU"), chapter
+
+
+@pytest.mark.slow
+def test_results_page_and_provenance_footers_are_built(built_book):
+    page = (built_book / "book/results.html").read_text()
+    report = json.loads((built_book / "results-quick.json").read_text())
+    for row in report["results"]:
+        assert row["label"] in page
+    assert "✗" not in page.split("Time per chapter")[0], "the page marks a number outside its band"
+    for chapter in report["chapters"]:
+        html = (built_book / f"{chapter['docname']}.html").read_text()
+        assert "Provenance of this page" in html and f"seed {chapter['seed']}" in html, chapter["docname"]

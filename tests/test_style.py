@@ -1,0 +1,309 @@
+"""Tests of mlbook.style: the chapter's equations, the extractors, the optimisers and the fixes to the original."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mlbook import style
+from mlbook.data import DownloadError
+
+SIDE = 32  # images in these tests: small, so that every optimisation takes well under a second
+
+
+@pytest.fixture(scope="module")
+def pyramid() -> style.FeatureExtractor:
+    """A three-level pyramid of fixed random 5×5 filters: the learned extractor's code, without the k-means."""
+    kernel = np.random.default_rng(0).normal(size=(5, 5, 3, 8)).astype(np.float32)
+    model = style.FilterPyramid(kernel / np.sqrt((kernel**2).sum(axis=(0, 1, 2))), num_scales=3)
+    return style.FeatureExtractor(
+        name="test-pyramid", model=model, layers=model.level_names, style_layers=model.level_names,
+        content_layer="level2", content_weight=1e-3, tv_weight=0.0, description="random filters",
+        fingerprint="test-pyramid-0")
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, np.ndarray]:
+    return {"content": style.load_content_image(SIDE), "style": style.brush_strokes(SIDE, seed=1),
+            "noise": style.white_noise(SIDE, seed=2)}
+
+
+# --- images ------------------------------------------------------------------------------------------------------
+
+
+def test_square_image_crops_and_resizes_to_unit_range():
+    image = np.zeros((40, 100, 3), dtype=np.uint8)
+    image[:, 60:] = 255  # the right 40 columns are white
+    left, right = style.square_image(image, 20, left=0.0), style.square_image(image, 20, left=1.0)
+    assert left.shape == right.shape == (20, 20, 3) and left.dtype == np.float32
+    assert left.max() == 0.0 and right.min() == 1.0  # the crop sits at either end of the long side
+
+
+def test_square_image_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(height, width, 3\)"):
+        style.square_image(np.zeros((10, 10)), 5)
+    with pytest.raises(ValueError, match="left"):
+        style.square_image(np.zeros((10, 10, 3)), 5, left=1.5)
+
+
+def test_generated_images_are_repeatable_rgb_in_unit_range():
+    strokes = style.brush_strokes(SIDE, seed=3)
+    assert strokes.shape == (SIDE, SIDE, 3) and 0.0 <= strokes.min() and strokes.max() <= 1.0
+    np.testing.assert_array_equal(strokes, style.brush_strokes(SIDE, seed=3))
+    assert not np.array_equal(strokes, style.brush_strokes(SIDE, seed=4))
+    noise = style.white_noise(SIDE, seed=0)
+    assert noise.shape == (SIDE, SIDE, 3) and 0.0 <= noise.min() and noise.max() <= 1.0
+    # mean 0.5 by symmetry of the clipped normal; 3,072 values with sd ≤ 0.2 give a standard error < 0.004
+    assert abs(noise.mean() - 0.5) < 0.02
+
+
+# --- losses: the chapter's equations ------------------------------------------------------------------------------
+
+
+def test_pixel_loss_is_the_squared_distance_eq_style_pixel():
+    """The original named the arguments (a, b) but summed over y and z; here they are y and z."""
+    y = tf.constant([[[[0.0, 1.0, 2.0]]]])
+    z = tf.constant([[[[1.0, 1.0, 0.0]]]])
+    assert float(style.pixel_loss(y=y, z=z)) == pytest.approx(1.0 + 0.0 + 4.0)
+    assert float(style.pixel_loss(y, y)) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        style.pixel_loss(y, tf.zeros((1, 1, 2, 3)))
+
+
+def test_feature_matrix_rows_are_maps_and_columns_positions():
+    features = np.arange(2 * 3 * 4, dtype=np.float32).reshape(1, 2, 3, 4)  # 6 positions, 4 maps
+    matrix = style.feature_matrix(tf.constant(features)).numpy()
+    assert matrix.shape == (4, 6)
+    np.testing.assert_array_equal(matrix[1], features[0, :, :, 1].ravel())
+
+
+def test_gram_matrix_matches_einsum():
+    features = np.random.default_rng(0).normal(size=(1, 5, 7, 6)).astype(np.float32)
+    expected = np.einsum("hwi,hwj->ij", features[0], features[0])
+    # float32 sums of 35 products of O(1) numbers: relative round-off well under 1e-5
+    np.testing.assert_allclose(style.gram_matrix(tf.constant(features)).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gram_matrix_is_symmetric_positive_semidefinite():
+    features = tf.constant(np.random.default_rng(1).normal(size=(4, 4, 9)).astype(np.float32))
+    gram = style.gram_matrix(features).numpy().astype(np.float64)
+    np.testing.assert_allclose(gram, gram.T, rtol=1e-6)  # F Fᵀ is symmetric up to float32 summation order
+    # 9 maps but only 16 positions: rank ≤ 9; the smallest eigenvalue is 0 up to float32 round-off of O(10)
+    assert np.linalg.eigvalsh(gram).min() > -1e-4
+
+
+def test_gram_matrix_rejects_a_batch():
+    with pytest.raises(ValueError, match=r"\(1, height, width, maps\)"):
+        style.gram_matrix(tf.zeros((2, 4, 4, 3)))
+
+
+def test_style_layer_loss_matches_hand_computation_eq_style_layer():
+    """E_l = Σ (G − A)² / (4 N² M²): here N = 2 maps, M = 2 positions."""
+    features = tf.constant([[[[1.0, 0.0], [2.0, 1.0]]]])  # (1, 1, 2, 2): positions (1, 0) and (2, 1)
+    gram = np.array([[1 + 4, 0 + 2], [2, 0 + 1]], dtype=np.float32)
+    target = tf.constant(np.zeros((2, 2), dtype=np.float32))
+    expected = (25 + 4 + 4 + 1) / (4 * 2**2 * 2**2)
+    np.testing.assert_array_equal(style.gram_matrix(features).numpy(), gram)
+    assert float(style.style_layer_loss(features, target)) == pytest.approx(expected)
+    assert float(style.style_layer_loss(features, tf.constant(gram))) == 0.0
+    with pytest.raises(ValueError, match=r"\(2, 2\)"):
+        style.style_layer_loss(features, tf.zeros((3, 3)))
+
+
+def test_loss_gradients_match_the_papers_closed_forms():
+    """∂L_content/∂F = F − P and ∂E_l/∂F = (F (G − A)) / (N² M²) in the (maps, positions) layout, in float64."""
+    rng = np.random.default_rng(2)
+    features = tf.constant(rng.normal(size=(1, 3, 4, 5)))
+    content_target = tf.constant(rng.normal(size=(1, 3, 4, 5)))
+    gram_target = style.gram_matrix(tf.constant(rng.normal(size=(1, 3, 4, 5))))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(features)
+        content, style_loss = (style.content_loss(features, content_target),
+                               style.style_layer_loss(features, gram_target))
+    np.testing.assert_allclose(tape.gradient(content, features), features - content_target, rtol=1e-12)
+    matrix = style.feature_matrix(features).numpy()
+    num_maps, num_positions = matrix.shape
+    closed_form = (style.gram_matrix(features).numpy() - gram_target.numpy()) @ matrix / (num_maps * num_positions) ** 2
+    gradient = style.feature_matrix(tape.gradient(style_loss, features)).numpy()
+    np.testing.assert_allclose(gradient, closed_form, rtol=1e-10)  # both exact in float64 up to summation order
+
+
+def test_style_loss_gradient_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(1, 2, 3, 4))
+    target = style.gram_matrix(tf.constant(rng.normal(size=(1, 2, 3, 4))))
+
+    def loss(values: np.ndarray) -> float:
+        return float(style.style_layer_loss(tf.constant(values), target))
+
+    with tf.GradientTape() as tape:
+        tensor = tf.constant(features)
+        tape.watch(tensor)
+        value = style.style_layer_loss(tensor, target)
+    analytic = tape.gradient(value, tensor).numpy()
+    step = 1e-6
+    numerical = np.zeros_like(features)
+    for index in np.ndindex(features.shape):
+        plus, minus = features.copy(), features.copy()
+        plus[index] += step
+        minus[index] -= step
+        numerical[index] = (loss(plus) - loss(minus)) / (2 * step)
+    # central differences in float64: truncation O(step²) and round-off O(1e-16/step) both ≪ 1e-7
+    np.testing.assert_allclose(analytic, numerical, rtol=1e-6, atol=1e-9)
+
+
+def test_total_variation_loss_hand_computed():
+    image = np.zeros((1, 2, 3, 3), dtype=np.float32)
+    image[0, 0, 0] = 1.0  # one bright corner pixel: two neighbours differ by 1 in each of 3 channels
+    assert float(style.total_variation_loss(tf.constant(image))) == pytest.approx(2 * 3)
+    assert float(style.total_variation_loss(tf.ones((1, 4, 4, 3)))) == 0.0
+
+
+# --- the objective ----------------------------------------------------------------------------------------------
+
+
+def test_style_loss_is_zero_for_identical_images_and_positive_otherwise(pyramid, images):
+    objective = style.StyleObjective(pyramid, style_image=images["style"])
+    same = objective(tf.constant(images["style"][None]))
+    assert float(same["style"]) == 0.0
+    for other in ("content", "noise"):
+        assert float(objective(tf.constant(images[other][None]))["style"]) > 0.0
+
+
+def test_content_term_uses_the_content_image(pyramid, images):
+    """The original's total loss had α L_content(a, x): the *style* image's content. It must be p's."""
+    objective = style.StyleObjective(pyramid, content_image=images["content"], style_image=images["style"])
+    at_content = objective(tf.constant(images["content"][None]))
+    at_style = objective(tf.constant(images["style"][None]))
+    assert float(at_content["content"]) == 0.0 and float(at_style["content"]) > 0.0
+    assert float(at_style["style"]) == 0.0
+
+
+def test_objective_weights_combine_the_terms(pyramid, images):
+    objective = style.StyleObjective(pyramid, content_image=images["content"], style_image=images["style"],
+                                     content_weight=2.0, style_weight=3.0, tv_weight=5.0)
+    terms = {k: float(v) for k, v in objective(tf.constant(images["noise"][None])).items()}
+    expected = 2.0 * terms["content"] + 3.0 * terms["style"] + 5.0 * terms["tv"]
+    assert terms["total"] == pytest.approx(expected, rel=1e-6)  # float32 sum of three terms
+
+
+def test_objective_rejects_bad_arguments(pyramid, images):
+    with pytest.raises(ValueError, match="neither"):
+        style.StyleObjective(pyramid)
+    with pytest.raises(ValueError, match="unknown layer 'conv4_2'"):
+        style.StyleObjective(pyramid, content_image=images["content"], content_layer="conv4_2")
+    with pytest.raises(ValueError, match="3 layer weights"):
+        style.StyleObjective(pyramid, style_image=images["style"], layer_weights=[1.0])
+    with pytest.raises(ValueError, match=r"\(height, width, 3\)"):
+        style.StyleObjective(pyramid, style_image=np.zeros((8, 8)))
+
+
+# --- optimisation ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimiser", ["lbfgs", "adam"])
+def test_a_few_steps_lower_the_total_loss(pyramid, images, optimiser):
+    objective = style.StyleObjective(pyramid, content_image=images["content"], style_image=images["style"],
+                                     content_weight=1e-3, tv_weight=1e-3)
+    if optimiser == "lbfgs":
+        result = style.optimise_lbfgs(objective, images["noise"], num_iterations=10)
+    else:
+        result = style.optimise_adam(objective, images["noise"], num_steps=10, learning_rate=0.02)
+    total = result.history["total"]
+    assert len(total) == 11  # the start, then one entry per iteration
+    assert total[-1] < 0.9 * total[0]  # ten steps from noise remove at least a tenth of the loss
+    assert result.image.shape == (SIDE, SIDE, 3) and 0.0 <= result.image.min() and result.image.max() <= 1.0
+
+
+def test_optimisers_reject_bad_arguments(pyramid, images):
+    objective = style.StyleObjective(pyramid, style_image=images["style"])
+    with pytest.raises(ValueError, match="at least one iteration"):
+        style.optimise_lbfgs(objective, images["noise"], 0)
+    with pytest.raises(ValueError, match="positive learning rate"):
+        style.optimise_adam(objective, images["noise"], 1, learning_rate=0.0)
+    with pytest.raises(ValueError, match=r"\(height, width, 3\)"):
+        style.optimise_lbfgs(objective, images["noise"][..., :2], 1)
+
+
+def test_synthesise_caches_its_result(pyramid, images):
+    kwargs = dict(style_image=images["style"], num_iterations=3)
+    first = style.synthesise("test-texture", pyramid, images["noise"], **kwargs)
+    second = style.synthesise("test-texture", pyramid, images["noise"], **kwargs)
+    assert not first.from_cache and second.from_cache
+    np.testing.assert_array_equal(first.image, second.image)
+    np.testing.assert_array_equal(first.history["style"], second.history["style"])
+    with pytest.raises(ValueError, match="learning_rate"):
+        style.synthesise("test-texture", pyramid, images["noise"], optimiser="adam", **kwargs)
+
+
+# --- extractors --------------------------------------------------------------------------------------------------
+
+
+def test_filter_pyramid_levels_halve_and_carry_rectified_responses_and_colours(pyramid):
+    features = pyramid(tf.constant(style.white_noise(SIDE)[None]))
+    assert list(features) == ["level1", "level2", "level3"]
+    for level, side in zip(features.values(), (SIDE, SIDE // 2, SIDE // 4)):
+        assert tuple(level.shape) == (1, side, side, 8 + 2 * 3)  # relu(responses), relu(±colours)
+        assert float(tf.reduce_min(level)) >= 0.0
+
+
+def test_filter_pyramid_rejects_a_bad_kernel():
+    with pytest.raises(ValueError, match=r"\(k, k, 3, num_filters\)"):
+        style.FilterPyramid(np.zeros((5, 5, 1, 4)), num_scales=2)
+
+
+def test_learned_filters_are_zero_sum_unit_length_and_oriented():
+    """k-means on whitened patches of stripes at one angle must find filters that respond to that angle."""
+    rng = np.random.default_rng(0)
+    size = 7
+    rows, cols = np.mgrid[0:size, 0:size]
+    patches = []
+    for _ in range(600):
+        phase = rng.uniform(0, 2 * np.pi)
+        stripes = np.sin(2 * np.pi * cols / 4 + phase)  # vertical stripes, period 4 pixels
+        patches.append(np.repeat(stripes[..., None], 3, axis=-1).ravel() * 0.3 + 0.5)
+    filters = style.learn_filters(np.array(patches), 4, size)
+    assert filters.shape == (size, size, 3, 4)
+    flat = filters.reshape(-1, 4)
+    np.testing.assert_allclose(flat.sum(axis=0), 0.0, atol=1e-5)  # float32 sums of 147 entries
+    np.testing.assert_allclose(np.linalg.norm(flat, axis=0), 1.0, rtol=1e-5)
+    # the patches span only the stripes' two directions (sine and cosine), so the filters must lie there too: they
+    # vary across the columns and not down the rows (up to float32 round-off through the whitening)
+    grey = filters.sum(axis=2)
+    across = np.abs(np.diff(grey, axis=1)).mean()
+    down = np.abs(np.diff(grey, axis=0)).mean()
+    assert across > 0.05 and down < 1e-3 * across
+    with pytest.raises(ValueError, match="at least 8 patches"):
+        style.learn_filters(np.zeros((4, size * size * 3)), 8, size)
+
+
+def test_vgg19_feature_model_has_the_papers_layers_and_average_pooling():
+    model = style.vgg19_feature_model(weights=None)  # the architecture only: no download
+    assert not any(isinstance(layer, __import__("keras").layers.MaxPooling2D) for layer in model.layers)
+    features = model(tf.zeros((1, 32, 32, 3)))
+    assert set(style.VGG19_STYLE_LAYERS) | {style.VGG19_CONTENT_LAYER} <= set(features)
+    assert len(features) == 16  # VGG19: 16 convolutional layers
+    assert tuple(features["conv1_1"].shape) == (1, 32, 32, 64)
+    assert tuple(features["conv4_2"].shape) == (1, 4, 4, 512)
+    assert tuple(features["conv5_1"].shape) == (1, 2, 2, 512)
+
+
+def test_vgg19_weights_offline_raise_download_error():
+    with pytest.raises(DownloadError, match="MLBOOK_OFFLINE"):
+        style.download_vgg19_weights()
+
+
+def test_vgg19_profile_falls_back_to_the_learned_pyramid_offline(capsys):
+    cfg = dataclasses.replace(style.SETTINGS["full"], num_filters=4, num_patches=200, num_scales=2)
+    extractor = style.load_extractor(cfg)
+    assert extractor.name == "learned-pyramid"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "VGG19" in lines[0] and "MLBOOK_OFFLINE" in lines[0]
+
+
+def test_unknown_extractor_is_an_error():
+    with pytest.raises(ValueError, match="unknown extractor 'alexnet'"):
+        style.load_extractor(dataclasses.replace(style.SETTINGS["quick"], extractor="alexnet"))

@@ -1,0 +1,202 @@
+"""Sphinx extension (loaded from ``_config.yml``): the Results page, each chapter's provenance footer, and
+``results-<profile>.json`` in the HTML folder.
+
+Chapters record numbers with ``myst_nb.glue``; myst-nb writes each chapter's glued outputs to
+``_build/jupyter_execute/<docname>.glue.json`` and keeps its execution time in the environment, also when the
+outputs come from the execution cache. ``mlbook.results`` says which numbers are headline results, the band each
+is expected in per profile, and each chapter's time budget. A page with the ``{mlbook-results}`` directive gets
+the tables; it is re-read on every build so it always shows the current numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from mlbook import results
+from mlbook.profiles import current_profile
+
+LOGGER = logging.getLogger(__name__)
+RESULTS_FILE = "results-{profile}.json"
+STATUS_TEXT = {"ok": "✓ in band", "outside": "✗ outside band", "missing": "✗ not recorded", "unchecked": "—"}
+
+
+class results_placeholder(nodes.General, nodes.Element):
+    """Replaced by the results tables once every chapter has been read."""
+
+
+class ResultsDirective(SphinxDirective):
+    """``{mlbook-results}``: the tables of headline numbers, times and conditions."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        self.env.metadata[self.env.docname]["mlbook_results_page"] = True
+        return [results_placeholder()]
+
+
+def glue_outputs(app: Sphinx, docname: str) -> dict[str, Any]:
+    """The chapter's glued outputs as myst-nb wrote them (empty if it glued nothing or was not executed)."""
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{docname}.glue.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def execution_seconds(env: BuildEnvironment, docname: str) -> float | None:
+    """How long the chapter's notebook took to execute (myst-nb's record, also for cached outputs)."""
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    data = NbMetadataCollector.get_exec_data(env, docname) if docname in env.all_docs else None
+    return None if not data else data.get("runtime")
+
+
+def collect(app: Sphinx) -> dict[str, Any]:
+    """Everything the Results page and the JSON file show, for this build's profile."""
+    profile = current_profile()
+    glued = {chapter.docname: glue_outputs(app, chapter.docname) for chapter in results.CHAPTERS}
+    chapters = []
+    for chapter in results.CHAPTERS:
+        outputs = glued[chapter.docname]
+        seconds = execution_seconds(app.env, chapter.docname)
+        budget = chapter.budget_s.get(profile)
+        conditions = (results.conditions_from_glue(outputs[results.CONDITIONS_KEY])
+                      if results.CONDITIONS_KEY in outputs else {})
+        chapters.append({
+            "docname": chapter.docname, "title": chapter.title, "seconds": seconds, "budget_s": budget,
+            "within_budget": None if seconds is None or budget is None else seconds <= budget,
+            "data": results.chapter_data(chapter.docname, outputs), **conditions,
+        })
+    seconds = [c["seconds"] for c in chapters if c["seconds"] is not None]
+    return {
+        "profile": profile,
+        "results": results.evaluate(glued, profile),
+        "chapters": chapters,
+        "total_seconds": sum(seconds),
+        "versions": results.package_versions(),
+    }
+
+
+def _table(header: list[str], rows: list[list[nodes.Node | str]], widths: list[int]) -> nodes.table:
+    table = nodes.table(classes=["mlbook-results"])
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    group.extend(nodes.colspec(colwidth=width) for width in widths)
+    head = nodes.thead()
+    group += head
+    body = nodes.tbody()
+    group += body
+    for target, cells in ((head, [header]), (body, rows)):
+        for cells_of_row in cells:
+            row = nodes.row()
+            for cell in cells_of_row:
+                entry = nodes.entry()
+                entry += nodes.paragraph("", "", cell if isinstance(cell, nodes.Node) else nodes.Text(str(cell)))
+                row += entry
+            target += row
+    return table
+
+
+def _chapter_link(app: Sphinx, fromdocname: str, docname: str, title: str) -> nodes.Node:
+    uri = app.builder.get_relative_uri(fromdocname, docname)
+    return nodes.reference("", title, internal=True, refuri=uri)
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} s"
+
+
+def results_nodes(app: Sphinx, fromdocname: str, report: dict[str, Any]) -> list[nodes.Node]:
+    """The three tables of the Results page."""
+    titles = {c["docname"]: c["title"] for c in report["chapters"]}
+    numbers = _table(
+        ["Chapter", "Result", "Value", f"Expected ({report['profile']})", "Status"],
+        [[_chapter_link(app, fromdocname, row["chapter"], titles[row["chapter"]]), row["label"],
+          results.format_value(row["value"], row["fmt"]),
+          "—" if row["band"] is None else " to ".join(format(v, row["fmt"]) for v in row["band"]),
+          STATUS_TEXT[row["status"]]] for row in report["results"]],
+        [14, 36, 10, 16, 10],
+    )
+    times = _table(
+        ["Chapter", "Data", "Executed in", "Budget", "Within budget"],
+        [[_chapter_link(app, fromdocname, c["docname"], c["title"]), c["data"], _seconds(c["seconds"]),
+          _seconds(c["budget_s"]), {True: "✓", False: "✗ over", None: "—"}[c["within_budget"]]]
+         for c in report["chapters"]],
+        [16, 44, 10, 10, 10],
+    )
+    devices = sorted({c.get("device", "?") for c in report["chapters"] if c.get("device")})
+    seeds = sorted({str(c["seed"]) for c in report["chapters"] if "seed" in c})
+    conditions = _table(
+        ["Condition", "Value"],
+        [["profile", report["profile"]], ["device", ", ".join(devices) or "—"], ["seed", ", ".join(seeds) or "—"],
+         ["chapters' total execution time", _seconds(report["total_seconds"])]]
+        + [[name, version] for name, version in report["versions"].items()],
+        [30, 30],
+    )
+    sections = []
+    for title, table in (("Headline numbers", numbers), ("Time per chapter", times), ("Conditions", conditions)):
+        section = nodes.rubric("", title)
+        sections += [section, table]
+    return sections
+
+
+def provenance_node(chapter: dict[str, Any], profile: str) -> nodes.Node:
+    """A short footer: profile, data, device, seed and execution time of one chapter."""
+    parts = [f"profile {profile}", f"data: {chapter['data']}"]
+    if chapter.get("device"):
+        parts.append(f"device: {chapter['device']}")
+    if "seed" in chapter:
+        parts.append(f"seed {chapter['seed']}")
+    if chapter["seconds"] is not None:
+        budget = "" if chapter["budget_s"] is None else f" (budget {chapter['budget_s']:.0f} s)"
+        parts.append(f"executed in {chapter['seconds']:.0f} s{budget}")
+    paragraph = nodes.paragraph("", "", nodes.strong("", "Provenance of this page's outputs: "),
+                                nodes.Text("; ".join(parts) + "."))
+    return nodes.container("", paragraph, classes=["mlbook-provenance"])
+
+
+def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    placeholders = list(doctree.findall(results_placeholder))
+    chapter_names = {c.docname for c in results.CHAPTERS}
+    if not placeholders and docname not in chapter_names:
+        return
+    report = collect(app)
+    for placeholder in placeholders:
+        placeholder.replace_self(results_nodes(app, docname, report))
+    if docname in chapter_names:
+        chapter = next(c for c in report["chapters"] if c["docname"] == docname)
+        doctree += provenance_node(chapter, report["profile"])
+
+
+def always_reread_results_page(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
+                               removed: set[str]) -> list[str]:
+    """The Results page shows every chapter's numbers, so it is read again whenever the book is built."""
+    return [doc for doc, meta in env.metadata.items() if meta.get("mlbook_results_page") and doc not in changed]
+
+
+def write_results_file(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    report = collect(app)
+    path = Path(app.outdir) / RESULTS_FILE.format(profile=report["profile"])
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    outside = [r["key"] for r in report["results"] if r["status"] in ("outside", "missing")]
+    if outside:
+        LOGGER.info(f"[mlbook] results outside their bands or missing: {', '.join(outside)}")
+    LOGGER.info(f"[mlbook] wrote {path.name}")
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    app.add_node(results_placeholder)
+    app.add_directive("mlbook-results", ResultsDirective)
+    app.connect("env-get-outdated", always_reread_results_page)
+    app.connect("doctree-resolved", on_doctree_resolved)
+    app.connect("build-finished", write_results_file)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
