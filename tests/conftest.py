@@ -33,7 +33,11 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The whole book built once per test session in the quick profile, offline, with a fresh weights cache,
-    into a temporary folder; returns its HTML folder. A failed build fails every test that uses it."""
+    into a temporary folder; returns its HTML folder. A failed build fails every test that uses it.
+
+    While working on a test, ``MLBOOK_BOOK_HTML=<an already built _build/html>`` skips the build."""
+    if os.environ.get("MLBOOK_BOOK_HTML"):
+        return Path(os.environ["MLBOOK_BOOK_HTML"])
     output = tmp_path_factory.mktemp("book")
     env = {**os.environ, "MLBOOK_PROFILE": "quick", "MLBOOK_CACHE": str(output / "weights-cache"),
            "MLBOOK_OFFLINE": "1"}

@@ -23,18 +23,14 @@ from mlbook.data import load_mnist_like
 pytestmark = pytest.mark.slow
 
 CHAPTER_PAGE = Path("book/generative/gan.html")
-#: Names an already built book's HTML folder, to work on this test without a fresh build (default: built_book).
-BOOK_HTML_ENV_VAR = "MLBOOK_BOOK_HTML"
 ARTIFACTS_ENV_VAR = "MLBOOK_ARTIFACTS"
 #: WCAG 2 AA contrast for normal text.
 MIN_CONTRAST = 4.5
 
 
 @pytest.fixture(scope="module")
-def chapter_page(request: pytest.FixtureRequest) -> Path:
-    override = os.environ.get(BOOK_HTML_ENV_VAR)
-    book_html = Path(override) if override else request.getfixturevalue("built_book")
-    page = book_html / CHAPTER_PAGE
+def chapter_page(built_book: Path) -> Path:
+    page = built_book / CHAPTER_PAGE
     assert page.is_file(), f"the build has no {CHAPTER_PAGE} (is the chapter in _toc.yml?)"
     return page
 
