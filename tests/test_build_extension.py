@@ -1,4 +1,5 @@
-"""The execution cache follows the package: tools/mlbook_build.py, tested on a one-page book."""
+"""The build extensions on small books: the execution cache follows the package (tools/mlbook_build.py), and
+uncached chapters run several at a time before Sphinx reads them (tools/mlbook_execute.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 import mlbook_build  # noqa: E402
+import mlbook_execute  # noqa: E402
+from sphinx.errors import ConfigError  # noqa: E402
 
 PAGE = """\
 ---
@@ -105,3 +108,79 @@ def test_unknown_profile_fails_the_build_with_a_clear_message(tmp_path):
     assert result.returncode != 0
     assert "unknown profile 'turbo'" in result.stdout + result.stderr
     assert runs(root) == []
+
+
+TIMED_PAGE = """\
+---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+# {name}
+
+```{{code-cell}} ipython3
+import os, pathlib, time
+started = time.time()
+time.sleep(3)
+{extra}
+with pathlib.Path(os.environ["RUN_LOG"]).open("a") as log:
+    log.write(f"{name}:{{started}}:{{time.time()}}\\n")
+print("{name} ran")
+```
+"""
+
+
+def make_parallel_book(root: Path, extra_b: str = "") -> Path:
+    """Two timed pages, built with the parallel pre-execution extension."""
+    make_book(root)
+    config = (root / "_config.yml").read_text().replace("{mlbook_build: ./tools}",
+                                                        "{mlbook_build: ./tools, mlbook_execute: ./tools}")
+    (root / "_config.yml").write_text(config)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: a\n  - file: b\n")
+    (root / "a.md").write_text(TIMED_PAGE.format(name="a", extra=""))
+    (root / "b.md").write_text(TIMED_PAGE.format(name="b", extra=extra_b))
+    return root
+
+
+def timed_runs(root: Path) -> dict[str, tuple[float, float]]:
+    """page name -> (start, end) of each execution recorded by the timed pages."""
+    lines = (root / "runs.log").read_text().split() if (root / "runs.log").exists() else []
+    return {name: (float(start), float(end)) for name, start, end in (line.split(":") for line in lines)}
+
+
+def test_execution_workers_reads_the_variable_and_rejects_bad_values(monkeypatch):
+    monkeypatch.delenv(mlbook_execute.WORKERS_VARIABLE, raising=False)
+    assert mlbook_execute.execution_workers() == mlbook_execute.DEFAULT_WORKERS
+    monkeypatch.setenv(mlbook_execute.WORKERS_VARIABLE, "3")
+    assert mlbook_execute.execution_workers() == 3
+    for bad in ("0", "two", "-1", ""):
+        monkeypatch.setenv(mlbook_execute.WORKERS_VARIABLE, bad)
+        with pytest.raises(ConfigError, match=mlbook_execute.WORKERS_VARIABLE):
+            mlbook_execute.execution_workers()
+
+
+@pytest.mark.slow
+def test_uncached_pages_execute_at_the_same_time_and_are_then_served_from_the_cache(tmp_path):
+    root = make_parallel_book(tmp_path)
+    result = build(root)
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    first = timed_runs(root)
+    assert sorted(first) == ["a", "b"]  # each page executed once: myst-nb found both in the cache
+    (a_start, a_end), (b_start, b_end) = first["a"], first["b"]
+    assert a_start < b_end and b_start < a_end, f"the pages ran one after the other: {first}"
+    assert "b ran" in (root / "_build/html/b.html").read_text()
+    assert build(root).returncode == 0
+    assert timed_runs(root) == first  # no change: nothing executes
+
+
+@pytest.mark.slow
+def test_a_failing_page_still_fails_the_build_with_its_error(tmp_path):
+    root = make_parallel_book(tmp_path, extra_b='raise RuntimeError("page b is broken")')
+    result = build(root)
+    assert result.returncode != 0
+    assert "page b is broken" in result.stdout + result.stderr
+    assert "a" in timed_runs(root)

@@ -21,3 +21,28 @@ def test_epoch_line_prints_one_line_per_chosen_epoch(capsys):
     assert all("loss" in line and line.endswith("s)") for line in lines)
     with pytest.raises(ValueError, match="positive integer"):
         EpochLine(every=0)
+
+
+def test_steps_per_execution_trains_the_same_weights():
+    """Several steps per call of the compiled train function, including a last partial group, give the same
+    weights and per-epoch losses as one step per call."""
+    import keras
+
+    from mlbook.training import STEPS_PER_EXECUTION
+
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(5 * STEPS_PER_EXECUTION * 4 + 3, 6)).astype("float32")  # not a multiple of 8 batches
+    targets = inputs @ rng.normal(size=(6, 1)).astype("float32")
+
+    def train(steps_per_execution: int) -> tuple[list[float], list[np.ndarray]]:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", steps_per_execution=steps_per_execution)
+        history = model.fit(inputs, targets, batch_size=4, epochs=2, shuffle=True, verbose=0)
+        return history.history["loss"], model.get_weights()
+
+    (losses_one, weights_one), (losses_many, weights_many) = train(1), train(STEPS_PER_EXECUTION)
+    assert STEPS_PER_EXECUTION > 1
+    np.testing.assert_allclose(losses_many, losses_one, rtol=1e-5)
+    for one, many in zip(weights_one, weights_many):
+        np.testing.assert_allclose(many, one, rtol=1e-5, atol=1e-6)

@@ -25,6 +25,7 @@ from mlbook.profiles import current_profile
 
 LOGGER = logging.getLogger(__name__)
 RESULTS_FILE = "results-{profile}.json"
+REPORT_ATTRIBUTE = "mlbook_results_report"
 STATUS_TEXT = {"ok": "✓ in band", "outside": "✗ outside band", "missing": "✗ not recorded", "unchecked": "—"}
 
 
@@ -72,7 +73,7 @@ def collect(app: Sphinx) -> dict[str, Any]:
         chapters.append({
             "docname": chapter.docname, "title": chapter.title, "seconds": seconds, "budget_s": budget,
             "within_budget": None if seconds is None or budget is None else seconds <= budget,
-            "data": results.chapter_data(chapter.docname, outputs), **conditions,
+            "data": results.chapter_data(chapter, outputs), **conditions,
         })
     seconds = [c["seconds"] for c in chapters if c["seconds"] is not None]
     return {
@@ -82,6 +83,20 @@ def collect(app: Sphinx) -> dict[str, Any]:
         "total_seconds": sum(seconds),
         "versions": results.package_versions(),
     }
+
+
+def build_report(app: Sphinx) -> dict[str, Any]:
+    """:func:`collect` once per build: every chapter page and the JSON file share it (reset at ``env-updated``)."""
+    report = getattr(app, REPORT_ATTRIBUTE, None)
+    if report is None:
+        report = collect(app)
+        setattr(app, REPORT_ATTRIBUTE, report)
+    return report
+
+
+def forget_report(app: Sphinx, env: BuildEnvironment) -> None:
+    """Chapters were (re)read: the next :func:`build_report` collects afresh."""
+    setattr(app, REPORT_ATTRIBUTE, None)
 
 
 def _table(header: list[str], rows: list[list[nodes.Node | str]], widths: list[int]) -> nodes.table:
@@ -167,7 +182,7 @@ def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> N
     chapter_names = {c.docname for c in results.CHAPTERS}
     if not placeholders and docname not in chapter_names:
         return
-    report = collect(app)
+    report = build_report(app)
     for placeholder in placeholders:
         placeholder.replace_self(results_nodes(app, docname, report))
     if docname in chapter_names:
@@ -184,7 +199,7 @@ def always_reread_results_page(app: Sphinx, env: BuildEnvironment, added: set[st
 def write_results_file(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    report = collect(app)
+    report = build_report(app)
     path = Path(app.outdir) / RESULTS_FILE.format(profile=report["profile"])
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     outside = [r["key"] for r in report["results"] if r["status"] in ("outside", "missing")]
@@ -197,6 +212,7 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.add_node(results_placeholder)
     app.add_directive("mlbook-results", ResultsDirective)
     app.connect("env-get-outdated", always_reread_results_page)
+    app.connect("env-updated", forget_report)
     app.connect("doctree-resolved", on_doctree_resolved)
     app.connect("build-finished", write_results_file)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

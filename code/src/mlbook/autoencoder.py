@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from mlbook.cache import TrainedModel, load_or_train
 from mlbook.data import ImageDataset
-from mlbook.training import EpochLine
+from mlbook.training import STEPS_PER_EXECUTION, EpochLine
 
 #: Images are MNIST-shaped: 28×28 pixels, one grey channel, values in [0, 1].
 IMAGE_SHAPE: tuple[int, int, int] = (28, 28, 1)
@@ -187,7 +187,8 @@ def conv_autoencoder() -> keras.Model:
 
 def compile_autoencoder(model: keras.Model, learning_rate: float) -> keras.Model:
     """Adam on the per-image reconstruction loss. No "accuracy": a reconstruction is not a class."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=reconstruction_loss)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=reconstruction_loss,
+                  steps_per_execution=STEPS_PER_EXECUTION)
     return model
 
 

@@ -29,6 +29,7 @@ from mlbook.cache import load_or_compute_arrays, load_or_train
 from mlbook.data import ImageDataset, announce_fallback, load_mnist_like
 from mlbook.plot import tile_images
 from mlbook.profiles import current_profile, validate_profile
+from mlbook.training import STEPS_PER_EXECUTION
 
 #: Label of real images: the discriminator is trained towards D(x) = 1 on them.
 REAL_LABEL = 1.0
@@ -358,7 +359,8 @@ def make_dcgan(image_shape: tuple[int, int, int], cfg: GanSettings, seed: int = 
     model = DCGAN(build_generator(cfg.latent_dim, image_shape, cfg.base_filters, seed=seed),
                   build_discriminator(image_shape, cfg.base_filters, seed=seed), cfg.latent_dim, seed=seed)
     model.compile(d_optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1),
-                  g_optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1))
+                  g_optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1),
+                  steps_per_execution=STEPS_PER_EXECUTION)
     model.build((None, cfg.latent_dim))
     # the optimisers' state is part of the model's saved weights: create it now, so that cached weights load
     model.d_optimizer.build(model.discriminator.trainable_variables)

@@ -59,7 +59,8 @@ class Chapter:
     Attributes:
         docname: the chapter's document name.
         title: a short title for tables.
-        budget_s: profile → seconds the chapter's execution may take (quick: on a 2-core CPU).
+        budget_s: profile → seconds the chapter's execution may take (quick: in the book's build on a 2-core CPU,
+            which executes two chapters at a time).
         data_key: the glue key holding the chapter's own description of the data it used, if it records one.
         data: the description when there is no ``data_key``.
     """
@@ -76,20 +77,20 @@ _DIGITS = {"quick": "scikit-learn digits (offline substitute for MNIST)", "full"
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter("book/foundations/numpy-nn", "A network in NumPy", {"quick": 25}, data="XOR and scikit-learn's moons"),
     Chapter("book/foundations/tensors-gradients", "Tensors and gradients", {"quick": 25}),
-    Chapter("book/foundations/keras-workflow", "The Keras workflow", {"quick": 95},
+    Chapter("book/foundations/keras-workflow", "The Keras workflow", {"quick": 130},
             data="quick: scikit-learn digits and diabetes, standard-library docstrings as text; "
                  "full: MNIST, IMDB, Reuters, diabetes"),
     Chapter("book/cnn/cnn-basics", "CNN basics", {"quick": 20}, data="scikit-learn's sample photographs"),
-    Chapter("book/cnn/cnn-mnist", "A CNN on digits", {"quick": 85}, data_key="dataset_description"),
-    Chapter("book/cnn/inception", "Inception modules", {"quick": 70}, data_key="data_description"),
-    Chapter("book/cnn/augmentation", "Data augmentation", {"quick": 75}, data_key="aug_data_description"),
-    Chapter("book/generative/autoencoders", "Autoencoders", {"quick": 65}, data_key="ae_data"),
-    Chapter("book/generative/vae", "Variational autoencoder", {"quick": 45}, data_key="vae_data"),
-    Chapter("book/generative/gan", "GAN", {"quick": 100}, data_key="gan_data_description"),
-    Chapter("book/vision/yolo", "YOLO", {"quick": 90}, data="generated 'chat'/'rat' images"),
-    Chapter("book/vision/style-transfer", "Style transfer", {"quick": 80},
+    Chapter("book/cnn/cnn-mnist", "A CNN on digits", {"quick": 110}, data_key="dataset_description"),
+    Chapter("book/cnn/inception", "Inception modules", {"quick": 95}, data_key="data_description"),
+    Chapter("book/cnn/augmentation", "Data augmentation", {"quick": 130}, data_key="aug_data_description"),
+    Chapter("book/generative/autoencoders", "Autoencoders", {"quick": 85}, data_key="ae_data"),
+    Chapter("book/generative/vae", "Variational autoencoder", {"quick": 75}, data_key="vae_data"),
+    Chapter("book/generative/gan", "GAN", {"quick": 175}, data_key="gan_data_description"),
+    Chapter("book/vision/yolo", "YOLO", {"quick": 165}, data="generated 'chat'/'rat' images"),
+    Chapter("book/vision/style-transfer", "Style transfer", {"quick": 110},
             data="scikit-learn's sample photograph and a generated painting"),
-    Chapter("book/sequences/char-rnn", "Character RNN", {"quick": 80}, data_key="corpus_description"),
+    Chapter("book/sequences/char-rnn", "Character RNN", {"quick": 110}, data_key="corpus_description"),
     Chapter("book/sequences/genetic-algorithms", "Genetic algorithms", {"quick": 15},
             data="generated knapsack instances"),
 )
@@ -202,22 +203,16 @@ def evaluate(glued: Mapping[str, Mapping[str, Any]], profile: str) -> list[dict[
     return rows
 
 
-def chapter_budget(docname: str, profile: str) -> float | None:
-    """The chapter's execution-time budget in seconds for ``profile``, or ``None``."""
-    for chapter in CHAPTERS:
-        if chapter.docname == docname:
-            return chapter.budget_s.get(profile)
-    return None
+def find_chapter(docname: str) -> Chapter | None:
+    """The registry's entry for ``docname``, or ``None`` for a page that is not a registered chapter."""
+    return next((chapter for chapter in CHAPTERS if chapter.docname == docname), None)
 
 
-def chapter_data(docname: str, glued: Mapping[str, Any]) -> str:
-    """What data the chapter used: its own recorded description if it has one, else the registry's."""
-    for chapter in CHAPTERS:
-        if chapter.docname == docname:
-            if chapter.data_key and chapter.data_key in glued:
-                return text_from_glue(glued[chapter.data_key])
-            return chapter.data
-    return "not described"
+def chapter_data(chapter: Chapter, glued: Mapping[str, Any]) -> str:
+    """What data ``chapter`` used: its own recorded description if it glued one, else the registry's."""
+    if chapter.data_key and chapter.data_key in glued:
+        return text_from_glue(glued[chapter.data_key])
+    return chapter.data
 
 
 def package_versions() -> dict[str, str]:

@@ -32,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from mlbook.detection import IOU_EPSILON, Boxes, centres_to_corners, corners_to_centres, suppress
+from mlbook.training import STEPS_PER_EXECUTION
 
 #: The words drawn, in class-index order ("chat" is French for cat).
 CLASS_NAMES: tuple[str, ...] = ("chat", "rat")
@@ -726,7 +727,7 @@ def train_detector(detector: YoloDetector, cfg: YoloSettings, seed: int, callbac
     train_set, validation_set = cfg.generate("train", seed), cfg.generate("validation", seed)
     steps = cfg.num_epochs * int(np.ceil(cfg.num_train / cfg.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
-    detector.compile(optimizer=keras.optimizers.Adam(schedule))
+    detector.compile(optimizer=keras.optimizers.Adam(schedule), steps_per_execution=STEPS_PER_EXECUTION)
     history = detector.fit(
         train_set.images, encode_dataset(train_set.labels, cfg.spec),
         validation_data=(validation_set.images, encode_dataset(validation_set.labels, cfg.spec)),
