@@ -18,7 +18,7 @@ import mlbook_build  # noqa: E402
 import mlbook_execute  # noqa: E402
 from sphinx.errors import ConfigError  # noqa: E402
 
-PAGE = """\
+NOTEBOOK_HEADER = """\
 ---
 jupytext:
   text_representation:
@@ -28,6 +28,9 @@ kernelspec:
   language: python
   name: python3
 ---
+"""
+
+PAGE = NOTEBOOK_HEADER + """\
 # Page
 
 ```{code-cell} ipython3
@@ -110,16 +113,7 @@ def test_unknown_profile_fails_the_build_with_a_clear_message(tmp_path):
     assert runs(root) == []
 
 
-TIMED_PAGE = """\
----
-jupytext:
-  text_representation:
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
+TIMED_PAGE = NOTEBOOK_HEADER + """\
 # {name}
 
 ```{{code-cell}} ipython3
