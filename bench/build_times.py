@@ -2,7 +2,8 @@
 
 It copies the tracked files of this checkout to a temporary folder (so your own _build and caches are left
 alone), builds there three times and prints each time against its target. Run by hand, from the repository
-root, with the book's environment; a cold build takes about ten minutes on 2 cores:
+root, with the book's environment; a cold build takes about ten minutes on 2 cores (``MLBOOK_EXECUTION_WORKERS=1``
+measures the one-chapter-at-a-time build for comparison):
 
     .venv/bin/python bench/build_times.py [book/sequences/genetic-algorithms]
 """
@@ -59,7 +60,9 @@ def main() -> None:
         times = {"cold": build(book, env), "no change": build(book, env)}
         edit_first_code_cell(book / f"{chapter}.md")
         times["one chapter edited"] = build(book, env)
-    print(f"{'build':20s} {'seconds':>8s} {'target':>7s} {'target / time':>14s}   ({os.cpu_count()} CPUs)")
+    workers = os.environ.get("MLBOOK_EXECUTION_WORKERS", "2")
+    print(f"{'build':20s} {'seconds':>8s} {'target':>7s} {'target / time':>14s}   ({os.cpu_count()} CPUs, "
+          f"{workers} chapters executed at a time)")
     for name, seconds in times.items():
         target = TARGETS[name]
         ratio = "" if target is None else f"{target / seconds:14.2f}"
