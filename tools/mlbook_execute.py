@@ -28,7 +28,7 @@ from tempfile import TemporaryDirectory
 import nbformat
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
-from jupyter_cache.executors.utils import single_nb_execution
+from jupyter_cache.executors.utils import ExecutionResult, single_nb_execution
 from myst_nb.core.config import NbParserConfig
 from myst_nb.core.read import create_nb_reader
 from sphinx.application import Sphinx
@@ -99,7 +99,7 @@ def pending_notebooks(env: BuildEnvironment, docnames: list[str]) -> list[Pendin
     return pending
 
 
-def execute(item: PendingNotebook):
+def execute(item: PendingNotebook) -> ExecutionResult:
     """Run one notebook in its own kernel (from a worker thread), as myst-nb's cache client does."""
     cwd_context = TemporaryDirectory() if item.config.execution_in_temp else nullcontext(str(item.path.parent))
     with cwd_context as cwd:
