@@ -2,10 +2,11 @@
 
 For the dense autoencoder, the DCGAN and the YOLO detector, both sides train the *same* architecture, on the same
 data, with the same batch size and optimiser, for the same number of steps after a warm-up (so graph tracing is
-not timed), each timed three times, keeping the best. mlbook's side is what the chapters run (``fit`` on the model or its custom ``train_step``, compiled with
-``mlbook.training.STEPS_PER_EXECUTION`` steps per call); the
-reference is the loop keras.io teaches in "Writing a training loop from scratch": a ``tf.function`` step over a
-``tf.data`` pipeline. A ratio ≥ 1.0 means mlbook's path is at least as fast.
+not timed). Each side is timed three times, alternating between the two, and keeps its best. mlbook's side is
+what the chapters run (``fit`` on the model or its custom ``train_step``, compiled with
+``mlbook.training.STEPS_PER_EXECUTION`` steps per call); the reference is the loop keras.io teaches in "Writing a
+training loop from scratch": a ``tf.function`` step over a ``tf.data`` pipeline. A ratio ≥ 1.0 means mlbook's
+path is at least as fast. On a shared 2-core machine a ratio moves by about ±10 % between runs: run it twice.
 
 Usage (from the repository root, by hand; not part of the tests):
 
@@ -37,15 +38,19 @@ WARMUP = 5
 REPEATS = 3
 
 
-def images_per_second(run: Callable[[int], None], batch_size: int) -> float:
-    """The best of ``REPEATS`` timed runs of ``STEPS`` steps, after a warm-up (the machine's noise only slows)."""
-    run(WARMUP)
-    best = math.inf
+def compare(ours: Callable[[int], None], reference: Callable[[int], None], batch_size: int) -> tuple[float, float]:
+    """Images per second of ``ours`` and ``reference``: each warmed up, then timed ``REPEATS`` times for ``STEPS``
+    steps, alternating between the two so that a slow spell of the machine hits both, keeping each side's best
+    (the machine's noise only slows)."""
+    ours(WARMUP)
+    reference(WARMUP)
+    best = {"ours": math.inf, "reference": math.inf}
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        run(STEPS)
-        best = min(best, time.perf_counter() - start)
-    return STEPS * batch_size / best
+        for side, run in (("ours", ours), ("reference", reference)):
+            start = time.perf_counter()
+            run(STEPS)
+            best[side] = min(best[side], time.perf_counter() - start)
+    return STEPS * batch_size / best["ours"], STEPS * batch_size / best["reference"]
 
 
 def batches(arrays: tuple[np.ndarray, ...], batch_size: int) -> tf.data.Dataset:
@@ -86,19 +91,16 @@ def fit_steps(model: keras.Model, data: tf.data.Dataset) -> Callable[[int], None
 
 def bench_autoencoder(images: np.ndarray, batch_size: int = 32) -> tuple[float, float]:
     ours = autoencoder.compile_autoencoder(autoencoder.dense_autoencoder_functional(), 1e-3)
-    ours_rate = images_per_second(fit_steps(ours, batches((images, images), batch_size)), batch_size)
     theirs = autoencoder.dense_autoencoder_functional()
     run = reference_loop(theirs, lambda y, p: keras.ops.mean(autoencoder.reconstruction_loss(y, p)),
                          batches((images,), batch_size), keras.optimizers.Adam(1e-3), pairs=False)
-    return ours_rate, images_per_second(run, batch_size)
+    return compare(fit_steps(ours, batches((images, images), batch_size)), run, batch_size)
 
 
 def bench_dcgan(images: np.ndarray) -> tuple[float, float]:
     cfg = gan.SETTINGS["quick"]
     shape = images.shape[1:]
     ours = gan.make_dcgan(shape, cfg)
-    ours_rate = images_per_second(fit_steps(ours, gan.image_batches(images, cfg.batch_size, 0).repeat()),
-                                  cfg.batch_size)
 
     generator = gan.build_generator(cfg.latent_dim, shape, cfg.base_filters)
     discriminator = gan.build_discriminator(shape, cfg.base_filters)
@@ -123,7 +125,7 @@ def bench_dcgan(images: np.ndarray) -> tuple[float, float]:
         for _ in range(num_steps):
             step(next(iterator))
 
-    return ours_rate, images_per_second(run, cfg.batch_size)
+    return compare(fit_steps(ours, gan.image_batches(images, cfg.batch_size, 0).repeat()), run, cfg.batch_size)
 
 
 def bench_yolo(batch_size: int = 32) -> tuple[float, float]:
@@ -132,11 +134,10 @@ def bench_yolo(batch_size: int = 32) -> tuple[float, float]:
     targets = yolo.encode_dataset(data.labels, spec).astype("float32")
     ours = yolo.YoloDetector(spec)
     ours.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=STEPS_PER_EXECUTION)  # as train_detector
-    ours_rate = images_per_second(fit_steps(ours, batches((data.images, targets), batch_size)), batch_size)
     network = yolo.build_yolo_network(spec)
     run = reference_loop(network, lambda y, p: yolo.yolo_loss(y, p, spec), batches((data.images, targets), batch_size),
                          keras.optimizers.Adam(1e-3), pairs=True)
-    return ours_rate, images_per_second(run, batch_size)
+    return compare(fit_steps(ours, batches((data.images, targets), batch_size)), run, batch_size)
 
 
 def main() -> None:
