@@ -178,3 +178,12 @@ def test_a_failing_page_still_fails_the_build_with_its_error(tmp_path):
     assert result.returncode != 0
     assert "page b is broken" in result.stdout + result.stderr
     assert "a" in timed_runs(root)
+
+
+@pytest.mark.slow
+def test_a_page_whose_kernel_dies_fails_the_build_without_stopping_the_other_page(tmp_path):
+    root = make_parallel_book(tmp_path, extra_b="os._exit(1)  # the kernel process dies")
+    result = build(root)
+    assert result.returncode != 0
+    assert "[mlbook] b could not be executed here (DeadKernelError)" in result.stdout
+    assert "a" in timed_runs(root)

@@ -88,7 +88,10 @@ def pending_notebooks(env: BuildEnvironment, docnames: list[str]) -> list[Pendin
         reader = create_nb_reader(str(path), env.myst_config, env.mystnb_config, text)
         if reader is None:  # plain Markdown, not a notebook
             continue
-        notebook = reader.read(text)
+        try:
+            notebook = reader.read(text)
+        except Exception:  # noqa: BLE001 - myst-nb reads it again while reading and reports the problem
+            continue
         config = notebook_config(env.mystnb_config, notebook)
         if config.execution_mode != "cache" or excluded(path, config):
             continue
@@ -131,7 +134,13 @@ def execute_pending(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlbook-execute") as pool:
         futures: dict[Future, PendingNotebook] = {pool.submit(execute, item): item for item in pending}
         for future in as_completed(futures):
-            item, result = futures[future], future.result()
+            item = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 - e.g. the kernel died; myst-nb runs it again and reports
+                LOGGER.info(f"[mlbook] {item.docname} could not be executed here ({type(error).__name__}); "
+                            "it runs again while reading")
+                continue
             if result.err is not None:
                 LOGGER.info(f"[mlbook] {item.docname} failed ({type(result.err).__name__}); "
                             "it runs again while reading, which reports the error")
