@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from mlbook_execute import execution_workers  # noqa: E402  (the build's own reading of MLBOOK_EXECUTION_WORKERS)
 #: Targets from the developers' guide and issue 10 (seconds, quick profile, 2-core CPU).
 TARGETS = {"cold": 600.0, "no change": 30.0, "one chapter edited": None}
 
@@ -60,7 +62,7 @@ def main() -> None:
         times = {"cold": build(book, env), "no change": build(book, env)}
         edit_first_code_cell(book / f"{chapter}.md")
         times["one chapter edited"] = build(book, env)
-    workers = os.environ.get("MLBOOK_EXECUTION_WORKERS", "2")
+    workers = execution_workers()
     print(f"{'build':20s} {'seconds':>8s} {'target':>7s} {'target / time':>14s}   ({os.cpu_count()} CPUs, "
           f"{workers} chapters executed at a time)")
     for name, seconds in times.items():

@@ -43,10 +43,12 @@ def test_chapters_are_found_by_docname_and_describe_their_data():
     gan = results.find_chapter("book/generative/gan")
     assert gan is not None and gan.docname == "book/generative/gan"
     assert results.find_chapter("book/no-such-chapter") is None
-    assert results.chapter_data(gan, {gan.data_key: {"data": {"text/plain": "'the glued description'"}}}) == "the glued description"
+    glued = {gan.data_key: {"data": {"text/plain": "'the glued description'"}}}
+    assert results.chapter_data(gan, glued) == "the glued description"
     assert results.chapter_data(gan, {}) == gan.data  # nothing glued: the registry's own words
     yolo = results.find_chapter("book/vision/yolo")
-    assert yolo.data_key is None and results.chapter_data(yolo, {"anything": {"data": {"text/plain": "'x'"}}}) == yolo.data
+    assert yolo.data_key is None
+    assert results.chapter_data(yolo, {"anything": {"data": {"text/plain": "'x'"}}}) == yolo.data
 
 
 def test_status_marks_inside_outside_missing_and_unchecked():

@@ -27,7 +27,7 @@ from tempfile import TemporaryDirectory
 
 import nbformat
 from jupyter_cache import get_cache
-from jupyter_cache.base import CacheBundleIn
+from jupyter_cache.base import CacheBundleIn, JupyterCacheAbstract
 from jupyter_cache.executors.utils import ExecutionResult, single_nb_execution
 from myst_nb.core.config import NbParserConfig
 from myst_nb.core.read import create_nb_reader
@@ -76,9 +76,8 @@ def excluded(path: Path, config: NbParserConfig) -> bool:
     return any(posix.match(pattern) for pattern in config.execution_excludepatterns)
 
 
-def pending_notebooks(env: BuildEnvironment, docnames: list[str]) -> list[PendingNotebook]:
-    """The notebooks among ``docnames`` that myst-nb would execute because the cache has no match for them."""
-    cache = get_cache(env.mystnb_config.execution_cache_path or ".jupyter_cache")
+def pending_notebooks(env: BuildEnvironment, docnames: list[str], cache: JupyterCacheAbstract) -> list[PendingNotebook]:
+    """The notebooks among ``docnames`` that myst-nb would execute because ``cache`` has no match for them."""
     pending = []
     for docname in docnames:
         path = Path(env.doc2path(docname))
@@ -125,10 +124,10 @@ def execute_pending(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> 
     workers = execution_workers()
     if workers < 2 or env.mystnb_config.execution_mode != "cache":
         return
-    pending = sorted(pending_notebooks(env, docnames), key=lambda item: -expected_seconds(item.docname))
+    cache = get_cache(env.mystnb_config.execution_cache_path or ".jupyter_cache")  # the folder myst-nb uses
+    pending = sorted(pending_notebooks(env, docnames, cache), key=lambda item: -expected_seconds(item.docname))
     if len(pending) < 2:
         return  # nothing to overlap: myst-nb executes it while reading
-    cache = get_cache(env.mystnb_config.execution_cache_path)
     LOGGER.info(f"[mlbook] executing {len(pending)} notebooks, {workers} at a time")
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlbook-execute") as pool:

@@ -179,13 +179,13 @@ def provenance_node(chapter: dict[str, Any], profile: str) -> nodes.Node:
 
 def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     placeholders = list(doctree.findall(results_placeholder))
-    chapter_names = {c.docname for c in results.CHAPTERS}
-    if not placeholders and docname not in chapter_names:
+    is_chapter = results.find_chapter(docname) is not None
+    if not placeholders and not is_chapter:
         return
     report = build_report(app)
     for placeholder in placeholders:
         placeholder.replace_self(results_nodes(app, docname, report))
-    if docname in chapter_names:
+    if is_chapter:
         chapter = next(c for c in report["chapters"] if c["docname"] == docname)
         doctree += provenance_node(chapter, report["profile"])
 
