@@ -1,6 +1,6 @@
 """The book's headline numbers: what each chapter records, the range each is expected in, and time budgets.
 
-A chapter records a number with ``myst_nb.glue`` (or :func:`record`, which works without myst-nb) under a key;
+A chapter records a number with :func:`mlbook.notebook.glue` (as ``myst_nb.glue`` would) under a key;
 :data:`EXPECTED` names, per chapter, the keys that are headline results and the band each should fall in for each
 profile. The quick bands were set around measured builds on a 2-core CPU: wide enough for run-to-run and
 machine-to-machine noise, narrow enough that a broken model falls outside. Full-profile numbers are reported and,
@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-#: The MIME prefix myst-nb's ``glue(..., display=False)`` uses; outputs with it are data, not display.
-GLUE_MIME_PREFIX = "application/papermill.record/"
+from mlbook.notebook import glue
+
 #: The key under which :func:`mlbook.setup_chapter` records the run's conditions (profile, seed, device).
 CONDITIONS_KEY = "mlbook_conditions"
 #: Packages whose versions a results file lists.
@@ -232,14 +232,6 @@ def format_value(value: float | None, fmt: str) -> str:
 
 
 def record(name: str, value: Any) -> None:
-    """Record ``value`` under ``name`` as myst-nb's ``glue(name, value, display=False)`` does, without needing
-    myst-nb; outside a Jupyter kernel it does nothing."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        return
-    if get_ipython() is None:
-        return
-    display({GLUE_MIME_PREFIX + "text/plain": repr(value)}, raw=True,
-            metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_MIME_PREFIX}})
+    """Record ``value`` under ``name`` for the build, with no line shown to the reader; outside a Jupyter kernel it
+    does nothing."""
+    glue(name, value, display=False, echo=False)

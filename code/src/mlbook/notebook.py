@@ -1,0 +1,61 @@
+"""Glue: record a value computed in a notebook cell under a name, so that text written elsewhere can show it.
+
+:func:`glue` writes the same output that ``myst_nb.glue`` writes, so a Jupyter Book built with myst-nb pastes the
+value wherever the text says ``{glue:text}`name```, but it needs no myst-nb: a chapter's notebook runs unchanged
+in Colab or a plain Jupyter. There, where nothing pastes the value into the text, ``glue(..., display=False)``
+also shows a line ``name = value`` (an *echo*), so a sentence that mentions ``name`` can point at it. The echo
+carries :data:`ECHO_METADATA_KEY` in its metadata, so that a book build can drop it from the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The MIME prefix of a value recorded but not displayed (myst-nb's ``GLUE_PREFIX``, papermill's convention).
+GLUE_MIME_PREFIX = "application/papermill.record/"
+#: Output metadata key that marks an echo line; its value is the glued name.
+ECHO_METADATA_KEY = "mlbook_glue_echo"
+
+
+def echo_text(name: str, plain: str) -> str:
+    """The echo line for ``name`` whose plain-text representation is ``plain``, e.g. ``"accuracy = 0.97"``."""
+    return f"{name} = {plain}"
+
+
+def echo_output(name: str, plain: str) -> dict[str, Any]:
+    """The echo of a glued value as an nbformat ``display_data`` output (a plain dict)."""
+    return {"output_type": "display_data", "data": {"text/plain": echo_text(name, plain)},
+            "metadata": {ECHO_METADATA_KEY: name}}
+
+
+def is_echo(output: dict[str, Any]) -> bool:
+    """Whether a notebook output is an echo line written by :func:`glue`."""
+    return ECHO_METADATA_KEY in (output.get("metadata") or {})
+
+
+def glue(name: str, value: Any, display: bool = True, *, echo: bool = True) -> None:
+    """Record ``value`` under ``name`` in the running notebook's outputs, as ``myst_nb.glue`` does.
+
+    Args:
+        name: the key the text refers to (unique within a notebook).
+        value: any object; what is stored is its IPython display representation.
+        display: also display the value as an ordinary output; when ``False`` it is stored only.
+        echo: when ``display`` is ``False``, also show ``name = value`` for readers of the bare notebook.
+
+    Outside a Jupyter kernel (a plain Python script) it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.formatters import format_display_data
+        from IPython.display import display as show
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    bundle, metadata = format_display_data(value)
+    prefix = "" if display else GLUE_MIME_PREFIX
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    show({prefix + mime: data for mime, data in bundle.items()}, raw=True, metadata=metadata)
+    if not display and echo:
+        echoed = echo_output(name, bundle.get("text/plain", repr(value)))
+        show(echoed["data"], raw=True, metadata=echoed["metadata"])
