@@ -1,6 +1,6 @@
 # ML Notebook — the two commands (see README.md):
 #   make book   build the whole book, executed, in the quick profile (offline), into _build/html
-#   make test   run the tests (including a smoke build of the book)
+#   make test   run the tests (including a smoke build of the book; MLBOOK_BOOK_HTML=<built html> reuses a build)
 # Both create the virtual environment .venv with the pinned toolchain on first use.
 
 PYTHON ?= python3

@@ -17,6 +17,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter only
 
 
+def build_environment(**overrides: str) -> dict[str, str]:
+    """The environment for a book build started from a test: this process's, with ``overrides``, and without
+    ``PYTEST_CURRENT_TEST``. ipykernel stops capturing a kernel's native (fd-level) stderr when that variable is
+    set, so a build that inherited it would run its kernels unlike ``make book`` does."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTEST_CURRENT_TEST"}
+    return {**env, **overrides}
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLBOOK_CACHE", str(tmp_path_factory.mktemp("mlbook-cache")))
@@ -39,8 +47,7 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.environ.get("MLBOOK_BOOK_HTML"):
         return Path(os.environ["MLBOOK_BOOK_HTML"])
     output = tmp_path_factory.mktemp("book")
-    env = {**os.environ, "MLBOOK_PROFILE": "quick", "MLBOOK_CACHE": str(output / "weights-cache"),
-           "MLBOOK_OFFLINE": "1"}
+    env = build_environment(MLBOOK_PROFILE="quick", MLBOOK_CACHE=str(output / "weights-cache"), MLBOOK_OFFLINE="1")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
         [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(output), "-W", "--keep-going"],

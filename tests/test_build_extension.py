@@ -16,6 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 import mlbook_build  # noqa: E402
 import mlbook_execute  # noqa: E402
+import nbformat  # noqa: E402
+from conftest import build_environment  # noqa: E402
+from mlbook.notebook import echo_output  # noqa: E402
 from sphinx.errors import ConfigError  # noqa: E402
 
 NOTEBOOK_HEADER = """\
@@ -62,7 +65,7 @@ def make_book(root: Path) -> Path:
 
 
 def build(root: Path, profile: str = "quick") -> subprocess.CompletedProcess:
-    env = {**os.environ, "RUN_LOG": str(root / "runs.log"), "MLBOOK_PROFILE": profile}
+    env = build_environment(RUN_LOG=str(root / "runs.log"), MLBOOK_PROFILE=profile)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     return subprocess.run([str(jupyter_book), "build", str(root), "-W"], env=env, capture_output=True, text=True)
 
@@ -187,3 +190,78 @@ def test_a_page_whose_kernel_dies_fails_the_build_without_stopping_the_other_pag
     assert result.returncode != 0
     assert "[mlbook] b could not be executed here (DeadKernelError)" in result.stdout
     assert "a" in timed_runs(root)
+
+
+#: What TensorFlow 2.21 writes to fd 2 on CPUs where it turns oneDNN on (one line shortened), and grappler's error.
+TENSORFLOW_NATIVE_LINES = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1796532233.053740    2940 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders.\n"
+    "E0000 00:00:1796532240.123456    2951 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: Mutation::Apply\n"
+)
+
+
+def test_native_log_lines_are_recognised_and_other_stderr_kept():
+    python_warning = "/tmp/x.py:3: UserWarning: check this\n  warnings.warn('check this')\n"
+    own_line = "E0000 is how my chapter labels its first error\n"  # not glog's format: kept
+    text, removed = mlbook_execute.without_native_log_lines(TENSORFLOW_NATIVE_LINES + python_warning + own_line)
+    assert (text, removed) == (python_warning + own_line, 3)
+    assert mlbook_execute.without_native_log_lines("") == ("", 0)
+
+
+def test_clean_outputs_drops_native_lines_split_across_chunks_and_glue_echoes():
+    half = len(TENSORFLOW_NATIVE_LINES) // 2
+    cell = nbformat.v4.new_code_cell("import tensorflow")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=TENSORFLOW_NATIVE_LINES[:half]),
+        nbformat.v4.new_output("stream", name="stderr", text=TENSORFLOW_NATIVE_LINES[half:]),
+        nbformat.v4.new_output("stream", name="stdout", text="2.21.0\n"),
+        nbformat.from_dict(echo_output("accuracy", "0.97")),
+        nbformat.v4.new_output("display_data", data={"text/plain": "kept"}),
+    ]
+    warned = nbformat.v4.new_code_cell("warn")
+    warned.outputs = [nbformat.v4.new_output("stream", name="stderr",
+                                             text=TENSORFLOW_NATIVE_LINES + "x.py:1: UserWarning: w\n")]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), cell, warned])
+    assert mlbook_execute.clean_outputs(notebook) == 6
+    assert [o.get("text") or o["data"]["text/plain"] for o in cell.outputs] == ["2.21.0\n", "kept"]
+    assert [o["text"] for o in warned.outputs] == ["x.py:1: UserWarning: w\n"]
+
+
+def test_build_environment_lets_kernels_capture_native_stderr(monkeypatch):
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/x.py::t (call)")
+    env = build_environment(MLBOOK_PROFILE="quick")
+    assert "PYTEST_CURRENT_TEST" not in env and env["MLBOOK_PROFILE"] == "quick"
+
+
+def stderr_book(root: Path, cell: str) -> Path:
+    """A one-chapter book, built as the real book is (both extensions), whose chapter runs ``cell``."""
+    make_parallel_book(root)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: a\n")
+    (root / "b.md").unlink()
+    (root / "a.md").write_text(NOTEBOOK_HEADER + f"# A\n\n```{{code-cell}} ipython3\n{cell}\nprint('a ran')\n```\n")
+    return root
+
+
+@pytest.mark.slow
+def test_native_log_lines_on_fd2_build_clean_and_stay_off_the_page(tmp_path):
+    lines = TENSORFLOW_NATIVE_LINES.encode()
+    root = stderr_book(tmp_path, f"import os\nos.write(2, {lines!r})")
+    result = build(root)
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert "[mlbook] executed a in" in result.stdout and "3 native log lines left out" in result.stdout
+    page = (root / "_build/html/a.html").read_text()
+    assert "a ran" in page
+    assert "oneDNN" not in page and "InitializeLog" not in page and 'class="output stderr"' not in page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", [
+    "import os\nos.write(2, b'written to fd 2 by native code, not a log line\\n')",  # proves fd 2 is captured
+    "import warnings\nwarnings.warn('a real problem', UserWarning)",
+    "import sys\nprint('the chapter complains', file=sys.stderr)",
+], ids=["fd2-text", "user-warning", "print-to-stderr"])
+def test_real_stderr_still_fails_the_build(tmp_path, cell):
+    result = build(stderr_book(tmp_path, cell))
+    assert result.returncode != 0
+    assert "stderr was found in the cell outputs" in result.stdout + result.stderr

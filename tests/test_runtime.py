@@ -23,10 +23,32 @@ def test_setup_chapter_picks_profile_seeds_and_styles(monkeypatch):
         assert mpl.rcParams["figure.facecolor"] == BOOK_STYLE["figure.facecolor"]
     first = np.random.rand()
     assert ctx.profile == "full" and ctx.cfg.num_epochs == 50 and ctx.seed == 11
-    assert ctx.describe() == "profile=full seed=11 | num_epochs=50"
+    assert ctx.describe() == "profile=full seed=11\nnum_epochs=50"
     with mpl.rc_context():
         setup_chapter(SETTINGS, seed=11, tensorflow=False)
     assert np.random.rand() == first
+
+
+@dataclasses.dataclass(frozen=True)
+class ManySettings:
+    learning_rate: float = 0.001
+    hidden_units: tuple[int, ...] = (256, 128, 64)
+    corpus_name: str = "the standard library's docstrings, " * 4
+    num_epochs: int = 12
+
+
+def test_describe_wraps_settings_to_the_width_of_an_output_box():
+    from mlbook.runtime import ChapterContext
+
+    text = ChapterContext("quick", 7, ManySettings()).describe(width=40)
+    lines = text.splitlines()
+    assert lines[0] == "profile=quick seed=7"
+    assert ", ".join(line.rstrip(",") for line in lines[1:]) == (
+        "learning_rate=0.001, hidden_units=(256, 128, 64), corpus_name="
+        + repr(ManySettings.corpus_name) + ", num_epochs=12")
+    long_line = [line for line in lines if "corpus_name" in line]
+    assert long_line == [f"corpus_name={ManySettings.corpus_name!r},"]  # too long to share a line
+    assert all(len(line) <= 40 for line in lines if "corpus_name" not in line)
 
 
 def test_setup_chapter_rejects_unknown_profile(monkeypatch):

@@ -1,5 +1,5 @@
-"""Sphinx extension (loaded from ``_config.yml``): execute the chapters missing from the cache several at a time,
-before Sphinx reads them.
+"""Sphinx extension (loaded from ``_config.yml``): execute the chapters missing from the cache, several at a time,
+before Sphinx reads them, and keep out of their outputs what is not the chapter's.
 
 myst-nb's ``cache`` mode executes a notebook while Sphinx reads it, so a cold build runs the chapters one after
 another. Much of a chapter's time is single-threaded Python (kernel start-up, imports, Keras's loop between
@@ -12,12 +12,25 @@ each success in the cache with its execution time. myst-nb then finds every chap
 here is not stored: myst-nb executes it again while reading and reports the error the usual way, so a failing
 cell still fails the build with its traceback.
 
-``MLBOOK_EXECUTION_WORKERS`` sets the number of chapters run at once (default 2; 1 turns this off).
+Before a notebook is stored, its outputs are cleaned of what is not the chapter's (:func:`clean_outputs`):
+
+- native log lines that libraries write straight to the process's stderr (fd 2), bypassing Python: TensorFlow's
+  ``I0000 … port.cc:153] oneDNN custom operations are on …`` on CPUs where it enables oneDNN, absl's
+  ``WARNING: All log messages before absl::InitializeLog() …``, grappler's ``E0000 … remapper failed``. They
+  ignore ``TF_CPP_MIN_LOG_LEVEL``, appear on some CPUs only, and ipykernel captures them into the cell's stderr,
+  where myst-nb would turn them into warnings (fatal under ``-W``) and show them on the page. They still reach
+  the build's terminal. Anything else on stderr (a Python warning, a traceback, a chapter's own
+  ``print(..., file=sys.stderr)``) is kept, so it still fails the build;
+- the ``name = value`` echo lines of :func:`mlbook.notebook.glue`, which serve readers of the bare notebook: on
+  the page the value is pasted into the text.
+
+``MLBOOK_EXECUTION_WORKERS`` sets the number of chapters run at once (default 2; 1 runs them one after another).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
@@ -39,6 +52,13 @@ from sphinx.util import logging
 LOGGER = logging.getLogger(__name__)
 WORKERS_VARIABLE = "MLBOOK_EXECUTION_WORKERS"
 DEFAULT_WORKERS = 2
+#: A line written to fd 2 by native code: the glog/absl format ``<I|W|E|F><MMDD> <hh:mm:ss.micro> <thread>
+#: <file>:<line>] <message>`` that TensorFlow, XLA and absl use (before ``absl::InitializeLog()`` the seconds
+#: field holds the Unix time, e.g. ``00:00:1796532233.053740``), or absl's notice that precedes such lines.
+NATIVE_LOG_LINE = re.compile(
+    r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] .*"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,48 @@ def pending_notebooks(env: BuildEnvironment, docnames: list[str], cache: Jupyter
     return pending
 
 
+def without_native_log_lines(text: str) -> tuple[str, int]:
+    """``text`` without the lines that match :data:`NATIVE_LOG_LINE`, and how many were removed."""
+    lines = text.splitlines(keepends=True)
+    kept = [line for line in lines if not NATIVE_LOG_LINE.fullmatch(line.rstrip("\r\n"))]
+    return "".join(kept), len(lines) - len(kept)
+
+
+def merged_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
+    """``outputs`` with consecutive stream outputs of the same stream joined (a line can span two chunks)."""
+    merged: list[nbformat.NotebookNode] = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
+
+
+def clean_outputs(notebook: nbformat.NotebookNode) -> int:
+    """Drop native log lines from stderr outputs and glue echo lines, in place; return the log lines dropped."""
+    from mlbook.notebook import is_echo
+
+    dropped = 0
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        outputs = []
+        for output in merged_streams(cell.get("outputs", [])):
+            if is_echo(output):
+                continue
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                output["text"], removed = without_native_log_lines(output["text"])
+                dropped += removed
+                if not output["text"]:
+                    continue
+            outputs.append(output)
+        cell["outputs"] = outputs
+    return dropped
+
+
 def execute(item: PendingNotebook) -> ExecutionResult:
     """Run one notebook in its own kernel (from a worker thread), as myst-nb's cache client does."""
     cwd_context = TemporaryDirectory() if item.config.execution_in_temp else nullcontext(str(item.path.parent))
@@ -120,14 +182,15 @@ def expected_seconds(docname: str) -> float:
 
 
 def execute_pending(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    """Execute the uncached notebooks among ``docnames`` in parallel and store the successes in the cache."""
+    """Execute the uncached notebooks among ``docnames`` (in parallel), clean and store the successes in the
+    cache."""
     workers = execution_workers()
-    if workers < 2 or env.mystnb_config.execution_mode != "cache":
+    if env.mystnb_config.execution_mode != "cache":
         return
     cache = get_cache(env.mystnb_config.execution_cache_path or ".jupyter_cache")  # the folder myst-nb uses
     pending = sorted(pending_notebooks(env, docnames, cache), key=lambda item: -expected_seconds(item.docname))
-    if len(pending) < 2:
-        return  # nothing to overlap: myst-nb executes it while reading
+    if not pending:
+        return
     LOGGER.info(f"[mlbook] executing {len(pending)} notebooks, {workers} at a time")
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlbook-execute") as pool:
@@ -144,12 +207,14 @@ def execute_pending(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> 
                 LOGGER.info(f"[mlbook] {item.docname} failed ({type(result.err).__name__}); "
                             "it runs again while reading, which reports the error")
                 continue
+            dropped = clean_outputs(result.nb)
             # written from this (the main) thread only: the cache is one SQLite database
             cache.cache_notebook_bundle(
                 CacheBundleIn(result.nb, str(item.path), data={"execution_seconds": result.time}),
                 check_validity=False, overwrite=True,
             )
-            LOGGER.info(f"[mlbook] executed {item.docname} in {result.time:.1f} s")
+            noise = f" ({dropped} native log lines left out of its stderr)" if dropped else ""
+            LOGGER.info(f"[mlbook] executed {item.docname} in {result.time:.1f} s{noise}")
     LOGGER.info(f"[mlbook] executed {len(pending)} notebooks in {time.perf_counter() - start:.0f} s")
 
 

@@ -13,6 +13,8 @@ from mlbook.results import CONDITIONS_KEY, record
 from mlbook.seeding import DEFAULT_SEED, seed_everything
 
 T = TypeVar("T")
+#: Characters per line of :meth:`ChapterContext.describe`: what a code-output box shows unscrolled on the page.
+DESCRIBE_WIDTH = 76
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,13 +25,22 @@ class ChapterContext(Generic[T]):
     seed: int
     cfg: T
 
-    def describe(self) -> str:
-        """One line for the reader: profile, seed and every setting of ``cfg``."""
+    def describe(self, width: int = DESCRIBE_WIDTH) -> str:
+        """For the reader: profile and seed on the first line, then every setting of ``cfg``, as many to a line
+        as fit in ``width`` characters (a setting longer than that gets a line of its own)."""
         if dataclasses.is_dataclass(self.cfg):
-            items = ", ".join(f"{f.name}={getattr(self.cfg, f.name)!r}" for f in dataclasses.fields(self.cfg))
+            items = [f"{f.name}={getattr(self.cfg, f.name)!r}" for f in dataclasses.fields(self.cfg)]
         else:
-            items = repr(self.cfg)
-        return f"profile={self.profile} seed={self.seed} | {items}"
+            items = [repr(self.cfg)]
+        lines = [f"profile={self.profile} seed={self.seed}"]
+        current = ""
+        for item in items:
+            if current and len(current) + len(", ") + len(item) > width:
+                lines.append(current + ",")
+                current = item
+            else:
+                current = f"{current}, {item}" if current else item
+        return "\n".join([*lines, current] if current else lines)
 
 
 def setup_chapter(
