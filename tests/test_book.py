@@ -72,10 +72,53 @@ def test_no_error_output_in_any_page(built_book):
     assert not reports.exists() or not any(reports.iterdir()), "execution failure reports were written"
 
 
+#: MyST markup that a page should never show as text: substitutions, roles, colon fences, directives and targets.
+LEFTOVER_MARKUP = re.compile(
+    r"\{\{[^}]*\}\}"                      # {{ substitution }}
+    r"|\{(?:glue|numref|eq|ref|doc|term|math|download|cite)(?::\w+)?\}`"  # {role}`...`
+    r"|^\s*:{3,}\s*\{?\w"                     # ::: fences
+    r"|```\{\w"                             # ```{directive}
+    r"|^\s*\([\w-]+\)=\s*$",                   # (label)=
+    re.MULTILINE,
+)
+#: A native library's log line (glog/absl format) or absl's notice, as TensorFlow writes them to stderr.
+NATIVE_LOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\]|absl::InitializeLog|oneDNN custom operations")
+
+
+def prose_text(soup: BeautifulSoup) -> str:
+    """A page's visible text outside code blocks (inline code included), one block element per line."""
+    article = soup.select_one("article") or soup
+    for block in article.select("pre, script, style, .cell_input"):
+        block.decompose()
+    return article.get_text("\n")
+
+
+@pytest.mark.slow
+def test_no_page_shows_leftover_markup(built_book):
+    for name, soup in pages(built_book).items():
+        leftovers = [match.group(0) for match in LEFTOVER_MARKUP.finditer(prose_text(soup))]
+        assert not leftovers, f"{name} shows raw markup: {leftovers[:5]}"
+
+
+def test_leftover_markup_pattern_catches_what_myst_leaves_unrendered():
+    soup = BeautifulSoup("<article><p>fingerprint <code>{{ mlbook_fingerprint }}</code>, "
+                         "{numref}`fig-x` and {glue:text}`acc:.3f`</p><pre>f'{{x}}'</pre></article>", "html.parser")
+    found = LEFTOVER_MARKUP.findall(prose_text(soup))
+    assert found == ["{{ mlbook_fingerprint }}", "{numref}`", "{glue:text}`"]
+
+
+@pytest.mark.slow
+def test_no_page_shows_native_log_lines(built_book):
+    for name in pages(built_book):
+        page = (built_book / f"{name}.html").read_text()
+        assert not NATIVE_LOG.search(page), f"{name} shows a native log line: {NATIVE_LOG.search(page).group(0)}"
+
+
 @pytest.mark.slow
 def test_build_report_names_profile_and_chapters(built_book):
     report = pages(built_book)["book/build-report"].get_text()
     assert "quick profile" in report
+    assert re.search(r"fingerprint [0-9a-f]{16}\.", report), "the fingerprint substitution was not rendered"
     assert "foundations/numpy-nn" in report and "✅" in report
 
 

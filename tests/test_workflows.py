@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -10,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / ".github/workflows").glob("*.yml"))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((REPO_ROOT / ".github/workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
 
 
@@ -20,8 +23,84 @@ def load(path: Path) -> dict:
     return workflow
 
 
-def test_there_are_test_and_book_workflows():
-    assert {p.name for p in WORKFLOWS} >= {"test.yml", "book.yml"}
+def workflow(name: str) -> dict:
+    return load(next(p for p in WORKFLOWS if p.name == name))
+
+
+def evaluate(expression: str, context: dict):
+    """A GitHub Actions expression of the kind these workflows use: context paths, strings, booleans, null,
+    parentheses, ``!``, ``==``/``!=`` (strings compared case-insensitively), ``&&`` and ``||`` (both return an
+    operand, as in JavaScript). A path that is not in ``context`` is null, as GitHub makes an absent input."""
+    expression = expression.strip().removeprefix("${{").removesuffix("}}")
+    tokens = re.findall(r"\s*('[^']*'|&&|\|\||==|!=|!|\(|\)|[\w.-]+)", expression)
+    assert "".join(tokens).replace(" ", "") == expression.replace(" ", ""), f"cannot read {expression!r}"
+    tokens = [token.strip() for token in tokens]
+    position = 0
+
+    def take():
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def peek():
+        return tokens[position] if position < len(tokens) else None
+
+    def primary():
+        token = take()
+        if token == "(":
+            value = either()
+            assert take() == ")"
+            return value
+        if token == "!":
+            return not primary()
+        if token.startswith("'"):
+            return token[1:-1]
+        if token in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[token]
+        value = context
+        for part in token.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    def comparison():
+        left = primary()
+        while peek() in ("==", "!="):
+            operator, right = take(), primary()
+            same = (left.lower() == right.lower() if isinstance(left, str) and isinstance(right, str)
+                    else left == right)
+            left = same if operator == "==" else not same
+        return left
+
+    def both():
+        left = comparison()
+        while peek() == "&&":
+            take()
+            right = comparison()
+            left = right if left else left
+        return left
+
+    def either():
+        left = both()
+        while peek() == "||":
+            take()
+            right = both()
+            left = left if left else right
+        return left
+
+    value = either()
+    assert position == len(tokens), f"unread tokens in {expression!r}"
+    return value
+
+
+def test_the_expression_reader_follows_github():
+    context = {"github": {"event_name": "push"}, "vars": {"R": "gpu"}}
+    assert evaluate("${{ github.event_name == 'PUSH' && vars.R || 'x' }}", context) == "gpu"
+    assert evaluate("${{ inputs.a || !(vars.R != 'gpu') && 'y' }}", context) == "y"
+    assert evaluate("${{ vars.none && 'no' || '' }}", context) == ""
+
+
+def test_there_are_test_book_and_colab_workflows():
+    assert {p.name for p in WORKFLOWS} >= {"test.yml", "book.yml", "colab.yml"}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -49,24 +128,74 @@ def test_actions_are_pinned_jobs_are_bounded_and_permissions_minimal(path):
 
 
 def test_book_workflow_deploys_main_to_pages_with_least_privilege():
-    workflow = load(next(p for p in WORKFLOWS if p.name == "book.yml"))
-    deploy = workflow["jobs"]["deploy"]
+    jobs = workflow("book.yml")["jobs"]
+    deploy = jobs["deploy"]
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert "refs/heads/main" in deploy["if"] and deploy["needs"] == "build"
-    uses = [step.get("uses", "") for job in workflow["jobs"].values() for step in job["steps"]]
-    assert any(u.startswith("actions/upload-pages-artifact@") for u in uses)
-    assert any(u.startswith("actions/deploy-pages@") for u in uses)
+    assert [step.get("uses", "").split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]
+
+
+def test_book_workflow_uploads_only_pages_it_tested_on_the_same_commit():
+    steps = workflow("book.yml")["jobs"]["build"]["steps"]
+    names = [step.get("name", "") for step in steps]
+    uploads = [i for i, step in enumerate(steps) if step.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    tests = [i for i, step in enumerate(steps) if "make test" in step.get("run", "")]
+    assert len(uploads) == 1 and len(tests) == 1
+    upload, test = steps[uploads[0]], steps[tests[0]]
+    assert names.index("Build the book") < tests[0] < uploads[0]
+    assert "if" not in test and "continue-on-error" not in test  # every build that may upload is tested
+    # the quick CPU build is tested as built: the tests read the very folder that is uploaded
+    assert f'MLBOOK_BOOK_HTML="$GITHUB_WORKSPACE/{upload["with"]["path"]}" make test' in test["run"]
+    assert all("_build/html" not in step.get("run", "") for step in steps[tests[0] + 1:uploads[0]])
+
+
+def test_a_deploy_in_progress_is_never_cancelled():
+    book = workflow("book.yml")
+    assert "concurrency" not in book  # a workflow-level group would cancel the deploy job with the build
+    build, deploy = book["jobs"]["build"]["concurrency"], book["jobs"]["deploy"]["concurrency"]
+    assert build["cancel-in-progress"] is True and "github.ref" in build["group"]
+    assert deploy["cancel-in-progress"] is False and deploy["group"] != build["group"]
+    assert "${{" not in deploy["group"]  # one deploy at a time for the repository, from any ref
+
+
+def book_build_settings(event: str, inputs: dict | None = None, runner_variable: str = "") -> dict:
+    """What the build job's runs-on, profile, runtime and GPU requirement evaluate to for an event."""
+    build = workflow("book.yml")["jobs"]["build"]
+    context = {"github": {"event_name": event}, "vars": {"MLBOOK_RUNNER": runner_variable}, "inputs": inputs or {}}
+    settings = {"runs-on": evaluate(build["runs-on"], context),
+                **{name: evaluate(build["env"][name], context) for name in ("MLBOOK_PROFILE", "RUNTIME")}}
+    accelerator = next(step for step in build["steps"] if step.get("name") == "Show the accelerator")
+    settings["REQUIRE_GPU"] = evaluate(accelerator["env"]["REQUIRE_GPU"], {**context, "env": settings})
+    return settings
+
+
+QUICK_CPU = {"runs-on": "ubuntu-latest", "MLBOOK_PROFILE": "quick", "RUNTIME": "requirements/runtime-cpu.txt",
+             "REQUIRE_GPU": ""}
+FULL_GPU = {"runs-on": "gpu", "MLBOOK_PROFILE": "full", "RUNTIME": "requirements/gpu.txt", "REQUIRE_GPU": "1"}
+
+
+def test_pull_requests_build_quick_on_githubs_runner_whatever_inputs_and_variable_say():
+    assert book_build_settings("pull_request", runner_variable="gpu") == QUICK_CPU
+    # a pull request has no inputs, but its runner must not hang on that
+    inputs = {"runner": "gpu", "profile": "full", "gpu": True}
+    assert book_build_settings("pull_request", inputs, runner_variable="gpu")["runs-on"] == "ubuntu-latest"
+
+
+def test_pushes_publish_quick_by_default_and_full_on_the_gpu_runner_the_variable_names():
+    assert book_build_settings("push") == QUICK_CPU
+    assert book_build_settings("push", runner_variable="gpu") == FULL_GPU
+
+
+def test_manual_runs_keep_their_inputs():
+    defaults = {"runner": "ubuntu-latest", "profile": "quick", "gpu": False}
+    assert book_build_settings("workflow_dispatch", defaults, runner_variable="gpu") == QUICK_CPU
+    assert book_build_settings("workflow_dispatch", {"runner": "gpu", "profile": "full", "gpu": True}) == FULL_GPU
 
 
 def test_book_workflow_offers_a_gpu_runner_and_caches_execution():
-    workflow = load(next(p for p in WORKFLOWS if p.name == "book.yml"))
-    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    inputs = workflow("book.yml")["on"]["workflow_dispatch"]["inputs"]
     assert set(inputs) == {"profile", "runner", "gpu"} and inputs["profile"]["options"] == ["quick", "full"]
-    build = workflow["jobs"]["build"]
-    assert "inputs.runner" in build["runs-on"]
-    steps = {step.get("name", ""): step for step in build["steps"]}
-    assert "requirements/gpu.txt" in build["env"]["RUNTIME"]
-    assert "REQUIRE_GPU" in steps["Show the accelerator"]["env"]  # fails loudly without a GPU
+    steps = {step.get("name", ""): step for step in workflow("book.yml")["jobs"]["build"]["steps"]}
     cache = steps["Restore the execution cache (chapter outputs)"]["with"]
     assert cache["path"] == "_build/.jupyter_cache"
     for source in ("book/**/*.md", "code/src/**", "requirements/*.txt"):
@@ -74,8 +203,39 @@ def test_book_workflow_offers_a_gpu_runner_and_caches_execution():
 
 
 def test_test_workflow_runs_the_readme_test_command():
-    workflow = load(next(p for p in WORKFLOWS if p.name == "test.yml"))
-    commands = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    commands = [step.get("run", "") for step in workflow("test.yml")["jobs"]["test"]["steps"]]
     assert "make test" in commands
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
     assert "make test" in readme
+
+
+def test_colab_workflow_runs_weekly_and_by_hand():
+    triggers = workflow("colab.yml")["on"]
+    assert set(triggers) == {"workflow_dispatch", "schedule"} and triggers["schedule"][0]["cron"]
+
+
+def test_colab_workflow_runs_every_chapter_notebook_in_colabs_image_with_this_checkout(tmp_path):
+    jobs = workflow("colab.yml")["jobs"]
+    chapter = next(job for job in jobs.values() if "container" in job)
+    image = chapter["container"] if isinstance(chapter["container"], str) else chapter["container"]["image"]
+    assert image.split(":")[0] == "us-docker.pkg.dev/colab-images/public/runtime"
+    assert chapter["strategy"]["fail-fast"] is False
+    run = next(step for step in chapter["steps"] if "colab_run.py" in step.get("run", ""))
+    assert re.match(r'python3 tools/colab_run\.py --install "\$PWD/code" .*"\$NOTEBOOK"$', run["run"])
+    assert run["env"]["NOTEBOOK"] == "${{ matrix.notebook }}"
+    # the matrix is the list another job writes: run that job's command here and compare with the repository
+    matrix = re.fullmatch(r"\$\{\{ fromJSON\(needs\.(\w+)\.outputs\.(\w+)\) \}\}",
+                          chapter["strategy"]["matrix"]["notebook"])
+    lister = jobs[matrix[1]]
+    assert chapter["needs"] == matrix[1]
+    step_output = re.fullmatch(r"\$\{\{ steps\.(\w+)\.outputs\.(\w+) \}\}", lister["outputs"][matrix[2]])
+    step = next(step for step in lister["steps"] if step.get("id") == step_output[1])
+    github_output = tmp_path / "output"
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=REPO_ROOT,
+                   env={**os.environ, "GITHUB_OUTPUT": str(github_output)}, check=True)
+    key, _, value = github_output.read_text().strip().partition("=")
+    notebooks = json.loads(value)
+    assert key == step_output[2]
+    chapters = [p for p in (REPO_ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+    assert notebooks == sorted(str(p.relative_to(REPO_ROOT)) for p in chapters)
+    assert len(notebooks) >= 14
