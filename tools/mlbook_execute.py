@@ -96,21 +96,30 @@ def excluded(path: Path, config: NbParserConfig) -> bool:
     return any(posix.match(pattern) for pattern in config.execution_excludepatterns)
 
 
+def read_notebook(env: BuildEnvironment, docname: str) -> tuple[Path, nbformat.NotebookNode] | None:
+    """The source path and notebook of ``docname`` as myst-nb reads it (so with the same jupyter-cache hash), or
+    ``None`` for a page that is not a notebook or cannot be read (myst-nb reports that itself)."""
+    path = Path(env.doc2path(docname))
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    reader = create_nb_reader(str(path), env.myst_config, env.mystnb_config, text)
+    if reader is None:  # plain Markdown, not a notebook
+        return None
+    try:
+        return path, reader.read(text)
+    except Exception:  # noqa: BLE001 - myst-nb reads it again while reading and reports the problem
+        return None
+
+
 def pending_notebooks(env: BuildEnvironment, docnames: list[str], cache: JupyterCacheAbstract) -> list[PendingNotebook]:
     """The notebooks among ``docnames`` that myst-nb would execute because ``cache`` has no match for them."""
     pending = []
     for docname in docnames:
-        path = Path(env.doc2path(docname))
-        if not path.is_file():
+        read = read_notebook(env, docname)
+        if read is None:
             continue
-        text = path.read_text(encoding="utf-8")
-        reader = create_nb_reader(str(path), env.myst_config, env.mystnb_config, text)
-        if reader is None:  # plain Markdown, not a notebook
-            continue
-        try:
-            notebook = reader.read(text)
-        except Exception:  # noqa: BLE001 - myst-nb reads it again while reading and reports the problem
-            continue
+        path, notebook = read
         config = notebook_config(env.mystnb_config, notebook)
         if config.execution_mode != "cache" or excluded(path, config):
             continue

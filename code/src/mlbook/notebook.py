@@ -1,8 +1,8 @@
 """Glue: record a value computed in a notebook cell under a name, so that text written elsewhere can show it.
 
 :func:`glue` writes the same output that ``myst_nb.glue`` writes, so a Jupyter Book built with myst-nb pastes the
-value wherever the text says ``{glue:text}`name```, but it needs no myst-nb: a chapter's notebook runs unchanged
-in Colab or a plain Jupyter. There, where nothing pastes the value into the text, ``glue(..., display=False)``
+value wherever the text names it with myst-nb's ``glue:text`` role. It needs no myst-nb, so a chapter's notebook
+runs unchanged in Colab or a plain Jupyter. There, where nothing pastes the value into the text, ``glue(..., display=False)``
 also shows a line ``name = value`` (an *echo*), so a sentence that mentions ``name`` can point at it. The echo
 carries :data:`ECHO_METADATA_KEY` in its metadata, so that a book build can drop it from the page.
 """
