@@ -1,8 +1,8 @@
 """Sphinx extension (loaded from ``_config.yml``): the Results page, each chapter's provenance footer, and
 ``results-<profile>.json`` in the HTML folder.
 
-Chapters record numbers with ``myst_nb.glue``; myst-nb writes each chapter's glued outputs to
-``_build/jupyter_execute/<docname>.glue.json`` and keeps its execution time in the environment, also when the
+Chapters record numbers with ``mlbook.notebook.glue`` (in myst-nb's format); myst-nb writes each chapter's glued
+outputs to ``_build/jupyter_execute/<docname>.glue.json`` and keeps its execution time in the environment, also when the
 outputs come from the execution cache. ``mlbook.results`` says which numbers are headline results, the band each
 is expected in per profile, and each chapter's time budget. A page with the ``{mlbook-results}`` directive gets
 the tables; it is re-read on every build so it always shows the current numbers.
