@@ -1,10 +1,17 @@
-"""The Colab notebooks (tools/colab.py): present, in sync with their chapters, linked from the pages, runnable."""
+"""The Colab notebooks (tools/colab.py, tools/colab_run.py): present, in sync with their chapters, free of MyST
+markup, numbered as the built book numbers, linked from the pages, and runnable in a fresh environment."""
 
 from __future__ import annotations
 
+import ast
+import json
 import re
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 import pytest
@@ -12,13 +19,223 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 import colab  # noqa: E402
+import colab_run  # noqa: E402
 
 CHAPTERS = colab.chapter_sources()
+NOTEBOOKS = [chapter.with_suffix(".ipynb") for chapter in CHAPTERS]
+BASEURL = "https://example.org/book/"
+FRONT_MATTER = ("---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n"
+                "  display_name: Python 3\n  language: python\n---\n")
+
+
+def write_book(root: Path, parts: list[dict[str, str]]) -> None:
+    """A small book in ``root``: _config.yml, a _toc.yml with one numbered part per dict of {docname: body},
+    and each chapter's .md (front matter added)."""
+    (root / "_config.yml").write_text("repository:\n  url: https://github.com/org/repo\n  branch: dev\n"
+                                      f"html:\n  baseurl: {BASEURL}\n")
+    toc = {"format": "jb-book", "root": "book/intro",
+           "parts": [{"caption": f"Part {n}", "numbered": True, "chapters": [{"file": name} for name in part]}
+                     for n, part in enumerate(parts)]}
+    (root / "_toc.yml").write_text(json.dumps(toc))
+    (root / "book").mkdir(exist_ok=True)
+    (root / "book/intro.md").write_text("(ch-intro)=\n# Intro\n")
+    for part in parts:
+        for docname, body in part.items():
+            (root / f"{docname}.md").write_text(FRONT_MATTER + body)
+
+
+def markdown_of(root: Path, docname: str) -> str:
+    """All the markdown cells of one chapter's Colab notebook, joined."""
+    notebook = colab.make_notebook(root / f"{docname}.md", colab.book_settings(root), root=root)
+    return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+
+
+FIRST = """(ch-first)=
+# The first chapter
+
+(sec-first-part)=
+## A part of it
+
+Text.
+"""
+
+CELL = "```{code-cell} ipython3\n%s\n```\n"
+FIGURE_CELL = ("```{code-cell} ipython3\n---\nmystnb:\n  figure:\n    caption: %s\n    name: %s\n---\n"
+               "plot()\n```\n")
+GLUE_EARLY = CELL % 'glue("early", 0.5, display=False)'
+GLUE_LATE = CELL % 'for name in ("late_a", "late_b"):\n    glue(name, 1, display=False)'
+UNCAPTIONED, PLOT = FIGURE_CELL % ("", "fig-third-uncaptioned"), FIGURE_CELL % ("The first plot.", "fig-third-plot")
+SECOND_PLOT = FIGURE_CELL % ("The second plot, of {glue:text}`early:.1f`.", "fig-third-second")
+THIRD = f"""(ch-third)=
+# The third chapter
+
+{GLUE_EARLY}
+(sec-third-maths)=
+## Maths
+
+$$
+y = x
+$$
+
+$$
+a = b
+$$ (eq-third-first)
+
+$$ c = d $$ (eq-third-second)
+
+{UNCAPTIONED}
+{PLOT}
+{SECOND_PLOT}
+Equations {{eq}}`eq-third-second` and {{eq}}`eq-third-first`; {{numref}}`fig-third-second` and
+{{numref}}`Plot %s <fig-third-plot>`.
+
+{{ref}}`sec-third-maths` has them. See {{ref}}`sec-third-maths`, {{ref}}`this part <sec-third-maths>`,
+{{ref}}`sec-first-part`, {{ref}}`ch-first` and {{ref}}`the start <ch-first>`; this is {{ref}}`ch-third`.
+
+Early is {{glue:text}}`early:.2f`. Page {{doc}}`first`, {{doc}}`its title <./first.md>`, maths {{math}}`x^2`.
+
+Late is {{glue:text}}`late_a` and then {{glue:text}}`late_b:.0%` and {{glue:md}}`early`.
+
+{GLUE_LATE}
+:::{{admonition}} Exercise 1
+:class: tip
+Work out:
+
+- one $x$
+- two
+
+```python
+print(f"{{x}}`")
+```
+:::
+
+:::{{admonition}} Solution
+:class: dropdown
+$$
+z = 1
+$$ (eq-third-solution)
+
+Done, as in {{eq}}`eq-third-solution`.
+:::
+
+```{{note}}
+A plain note.
+```
+"""
+
+
+@pytest.fixture
+def small_book(tmp_path: Path) -> Path:
+    """Three chapters over two numbered parts; the third (chapter 3) uses every conversion."""
+    write_book(tmp_path, [{"book/first": FIRST, "book/second": "(ch-second)=\n# Second\n"}, {"book/third": THIRD}])
+    return tmp_path
 
 
 def test_every_chapter_is_a_notebook_source():
     assert REPO_ROOT / "book/foundations/numpy-nn.md" in CHAPTERS
     assert all(path.suffix == ".md" for path in CHAPTERS)
+
+
+def test_chapters_are_numbered_across_numbered_parts(small_book):
+    assert colab.toc_pages(small_book) == [("book/intro", None), ("book/first", 1), ("book/second", 2),
+                                           ("book/third", 3)]
+    numbers = dict(colab.toc_pages())
+    assert numbers["book/foundations/numpy-nn"] == 1 and numbers["book/sequences/genetic-algorithms"] == 14
+    assert numbers["book/api"] is None
+
+
+def test_numref_becomes_the_figure_number_and_captions_get_a_cell(small_book):
+    markdown = markdown_of(small_book, "book/third")
+    assert "Figure 3.2 and\nPlot 3.1." in markdown  # the uncaptioned figure is not numbered
+    assert "**Figure 3.1.** The first plot." in markdown
+    assert "**Figure 3.2.** The second plot, of `early` (printed above)." in markdown
+    assert "{numref}" not in markdown and "fig-third" not in markdown
+
+
+def test_labelled_equations_get_a_tag_and_eq_their_number(small_book):
+    markdown = markdown_of(small_book, "book/third")
+    assert "$$\ny = x\n$$" in markdown  # unlabelled: not numbered
+    assert "$$\na = b\n\\tag{3.1}\n$$" in markdown
+    assert "$$ c = d \\tag{3.2} $$" in markdown
+    assert "Equations (3.2) and (3.1);" in markdown
+    assert "\\tag{3.3}" in markdown and "Done, as in (3.3)." in markdown
+
+
+def test_ref_is_a_title_on_the_same_page_and_a_link_to_another(small_book):
+    markdown = markdown_of(small_book, "book/third")
+    assert "The section *Maths* has them. See the section *Maths*, this part," in markdown
+    assert f"[A part of it]({BASEURL}book/first.html#sec-first-part)" in markdown
+    assert f"[The first chapter]({BASEURL}book/first.html) and [the start]({BASEURL}book/first.html);" in markdown
+    assert "this is this chapter." in markdown
+
+
+def test_doc_becomes_a_link_and_math_dollars(small_book):
+    markdown = markdown_of(small_book, "book/third")
+    assert (f"Page [The first chapter]({BASEURL}book/first.html), [its title]({BASEURL}book/first.html), "
+            "maths $x^2$.") in markdown
+
+
+def test_glue_says_where_the_value_is_printed(small_book):
+    markdown = markdown_of(small_book, "book/third")
+    assert "Early is `early` (printed above). Page" in markdown
+    assert ("Late is `late_a` and then `late_b` and `early`. (`late_a` and `late_b` are printed below; "
+            "`early` is printed above.)") in markdown
+
+
+def test_glue_sites_know_literal_formatted_and_variable_names():
+    site = colab.glue_site('%matplotlib inline\nglue("a", 1)\nfor k in ["b", "c"]:\n    glue(f"x_{k}_y", 2)\n'
+                           'for name in ("p", "q"):\n    glue(name, 3, display=False)\n', cell=4)
+    assert all(site.glues(name) for name in ("a", "x_b_y", "x_anything_y", "p", "q"))
+    assert not site.glues("x__z") and not site.glues("r")
+    assert colab.glue_place("a", 5, (site,)) == "printed above"
+    assert colab.glue_place("a", 3, (site,)) == "printed below"
+    assert colab.glue_place("r", 3, (site,)) == "printed by a code cell of this notebook"
+    assert colab.glue_site('glue("a", 1)\nobject?', cell=0).names == {"a"}  # IPython help syntax: not Python
+
+
+def test_admonitions_become_blockquotes_and_dropdowns_details(small_book):
+    markdown = markdown_of(small_book, "book/third")
+    assert "> **Exercise 1**\n>\n> Work out:\n>\n> - one $x$\n> - two\n>\n> ```python\n> print(f\"{x}`\")\n> ```" \
+        in markdown
+    assert "<details><summary>Solution</summary>\n\n$$\nz = 1\n\\tag{3.3}\n$$\n\nDone, as in (3.3).\n\n</details>" \
+        in markdown
+    assert "> **Note**\n>\n> A plain note." in markdown
+    assert ":::" not in markdown and ":class:" not in markdown and "```{" not in markdown
+
+
+def test_label_lines_disappear(small_book):
+    markdown = markdown_of(small_book, "book/third")
+    assert markdown.startswith("# The third chapter")
+    assert not re.search(r"^\(.*\)=$", markdown, re.MULTILINE)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{ref}`sec-nowhere`", "book/third.md: unknown label 'sec-nowhere'"),
+    ("{numref}`sec-third-maths`", "'sec-third-maths' is not a numbered figure"),
+    ("{eq}`fig-third-plot`", "'fig-third-plot' is not a labelled equation"),
+    ("{numref}`fig-third-uncaptioned`", "is not a numbered figure"),
+    ("{download}`data.csv`", "unsupported role {download}"),
+    ("{glue:figure}`early`", "unsupported role {glue:figure}"),
+    ("```{eval-rst}\n.. note:: x\n```", "unsupported directive {eval-rst}"),
+    ("Profile {{ mlbook_profile }}", "unsupported substitution"),
+    ("\\begin{align}\nx\n\\end{align}", "unsupported amsmath environment"),
+])
+def test_myst_that_cannot_be_converted_raises_naming_it(small_book, text, message):
+    chapter = small_book / "book/third.md"
+    chapter.write_text(chapter.read_text() + f"\n{text}\n")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        markdown_of(small_book, "book/third")
+
+
+def test_a_link_to_another_page_needs_the_published_base_url(small_book):
+    config = small_book / "_config.yml"
+    config.write_text(config.read_text().replace(f"html:\n  baseurl: {BASEURL}\n", ""))
+    with pytest.raises(ValueError, match="book/third.md links to book/first: set html.baseurl"):
+        markdown_of(small_book, "book/third")
+
+
+def test_the_published_base_url_comes_from_config():
+    assert colab.book_settings()["baseurl"] == "https://ml-notebook.github.io/ml-notebook/"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -32,11 +249,85 @@ def test_notebook_exists_and_is_in_sync_with_its_chapter(chapter):
     assert all(not cell.get("outputs") for cell in parsed.cells if cell.cell_type == "code")
 
 
+LINE_START = r"^(?:[ \t]*>)*[ \t]*"  # a line's start, in a blockquote or a list item too
+#: A fenced code block (not a directive), also inside a blockquote or a list item.
+FENCED_CODE = re.compile(r"(" + LINE_START + r")(`{3,}|~{3,})(?![ \t]*\{)[^\n]*\n.*?^\1\2[ \t]*$",
+                         re.MULTILINE | re.DOTALL)
+INLINE_CODE_OR_ROLE = re.compile(r"``[^\n]+?``|`[^`\n]+`|\{[A-Za-z][\w:.-]*\}`")
+MYST_ONLY = {
+    "directive fence": re.compile(LINE_START + r"(?:`{3,}|~{3,}|:{3,})[ \t]*\{", re.MULTILINE),
+    "colon fence": re.compile(LINE_START + r":{3,}", re.MULTILINE),
+    "directive option": re.compile(LINE_START + r":[\w-]+:", re.MULTILINE),
+    "label": re.compile(LINE_START + r"\([^()\s]+\)=", re.MULTILINE),
+    "substitution": re.compile(r"\{\{"),
+    "labelled equation": re.compile(r"\$\$[ \t]*\([\w-]+\)"),
+}
+
+
+def myst_left(markdown: str) -> list[str]:
+    """The MyST-only markup in ``markdown``, outside fenced and inline code (where ``{x}`` can be Python)."""
+    text = FENCED_CODE.sub("", markdown)
+    found = [match[0] for match in INLINE_CODE_OR_ROLE.finditer(text) if match[0].startswith("{")]
+    text = INLINE_CODE_OR_ROLE.sub("", text)
+    return found + [f"{what}: {match[0]!r}" for what, pattern in MYST_ONLY.items() for match in pattern.finditer(text)]
+
+
+def test_myst_left_finds_myst_but_not_python_in_code():
+    assert myst_left("See {ref}`x`.\n:::{note}\n:class: tip\n:::\n(a)=\n{{ s }}") == [
+        "{ref}`", "directive fence: ':::{'", "colon fence: ':::'", "colon fence: ':::'",
+        "directive option: ':class:'", "label: '(a)='", "substitution: '{{'"]
+    assert myst_left('Code `f"{x}"` and\n```python\nprint(f"{y}`{{z}}")\n```\nand `{w}`.\n> ```\n> {v}`\n> ```') == []
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebooks_have_no_myst_markup(notebook):
+    text = notebook.read_text()
+    assert "myst_nb" not in text and "mystnb" not in text
+    parsed = nbformat.reads(text, as_version=4)
+    for cell in parsed.cells:
+        if cell.cell_type == "markdown":
+            assert not myst_left(cell.source), f"{notebook.name} {cell.id}: {myst_left(cell.source)}"
+    assert "printed by a code cell" not in text, "a glued value whose cell was not found"
+
+
+#: What Colab's runtime has besides the standard library (and what the book's runtime pins).
+COLAB_PACKAGES = {"numpy", "matplotlib", "IPython", "mlbook", "keras", "tensorflow", "sklearn", "scipy", "skimage",
+                  "PIL", "platformdirs"}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_import_only_what_colab_has(notebook):
+    imported = set()
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code":
+            tree = ast.parse(re.sub(r"^([ \t]*)[%!]", r"\1#", cell.source, flags=re.MULTILINE))
+            imported |= {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                         for alias in node.names}
+            imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                         if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    assert imported - set(sys.stdlib_module_names) <= COLAB_PACKAGES
+
+
+GPU_CHAPTERS = {"cnn-mnist", "inception", "augmentation", "autoencoders", "vae", "gan", "yolo", "style-transfer",
+                "char-rnn"}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_that_train_conv_recurrent_or_generative_models_ask_colab_for_a_gpu(notebook):
+    metadata = nbformat.read(notebook, as_version=4).metadata
+    if notebook.stem in GPU_CHAPTERS:
+        assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"] == "T4"
+    else:
+        assert "accelerator" not in metadata
+
+
 def test_a_changed_chapter_makes_its_notebook_stale(tmp_path):
     chapter = CHAPTERS[0]
-    edited = tmp_path / chapter.relative_to(REPO_ROOT)
-    edited.parent.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    shutil.copytree(REPO_ROOT / "book", tmp_path / "book")
     (tmp_path / "code").symlink_to(REPO_ROOT / "code")  # its literalincludes read the package
+    edited = tmp_path / chapter.relative_to(REPO_ROOT)
     edited.write_text(chapter.read_text().replace("```{code-cell} ipython3\n", "```{code-cell} ipython3\nx = 1\n", 1))
     settings = colab.book_settings()
     assert colab.notebook_text(colab.make_notebook(edited, settings, root=tmp_path)) != chapter.with_suffix(".ipynb").read_text()
@@ -51,16 +342,10 @@ def test_setup_cell_installs_from_the_configured_repository():
 def test_literalinclude_becomes_the_code_and_images_resolve_outside_the_book(tmp_path):
     (tmp_path / "code").mkdir()
     (tmp_path / "code/m.py").write_text("import os\n\n\nclass Box:\n    @property\n    def size(self):\n        return 3\n")
-    (tmp_path / "book").mkdir()
-    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/org/repo\n  branch: dev\n")
-    chapter = tmp_path / "book/ch.md"
-    chapter.write_text(
-        "---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n"
-        "  display_name: Python 3\n  language: python\n---\n# Ch\n\n"
-        "```{literalinclude} ../code/m.py\n:language: python\n:pyobject: Box.size\n```\n\n"
-        "![diagram](img/net.png) and ![web](https://example.org/a.png)\n"
-    )
-    markdown = colab.make_notebook(chapter, colab.book_settings(tmp_path), root=tmp_path).cells[1].source
+    write_book(tmp_path, [{"book/ch": "# Ch\n\n```{literalinclude} ../code/m.py\n:language: python\n"
+                                      ":pyobject: Box.size\n```\n\n"
+                                      "![diagram](img/net.png) and ![web](https://example.org/a.png)\n"}])
+    markdown = markdown_of(tmp_path, "book/ch")
     assert "```python\n@property\ndef size(self):\n    return 3\n```" in markdown
     assert "(https://raw.githubusercontent.com/org/repo/dev/book/img/net.png)" in markdown
     assert "(https://example.org/a.png)" in markdown
@@ -68,10 +353,46 @@ def test_literalinclude_becomes_the_code_and_images_resolve_outside_the_book(tmp
         colab.python_object_source(tmp_path / "code/m.py", "Box.width")
 
 
+def test_figure_directives_are_numbered_with_figure_cells_in_document_order(tmp_path):
+    body = (f"# Ch\n\n{FIGURE_CELL % ('From code.', 'fig-code')}\n```{{figure}} img/a.png\n:name: fig-directive\n"
+            ":width: 50%\nFrom a file.\n```\n\n{numref}`fig-directive` follows {numref}`fig-code`.\n")
+    write_book(tmp_path, [{"book/ch": body}])
+    markdown = markdown_of(tmp_path, "book/ch")
+    assert ("![](https://raw.githubusercontent.com/org/repo/dev/book/img/a.png)\n\n**Figure 1.2.** From a file."
+            "\n\nFigure 1.2 follows Figure 1.1.") in markdown
+
+
 def test_repository_url_must_be_github(tmp_path):
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://gitlab.com/org/repo\n")
     with pytest.raises(ValueError, match="github.com"):
         colab.book_settings(tmp_path)
+
+
+def test_colab_run_points_the_setup_cell_at_a_local_checkout(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    notebook = colab_run.with_install_target(nbformat.read(NOTEBOOKS[0], as_version=4), "./code")
+    assert notebook.cells[0].source.endswith(f'%pip install -q "{REPO_ROOT / "code"}"')  # the kernel runs elsewhere
+    assert colab_run.with_install_target(notebook, "pkg==1").cells[0].source.endswith('%pip install -q "pkg==1"')
+    notebook.cells[0].source = "print('no set-up')"
+    with pytest.raises(ValueError, match="no %pip install"):
+        colab_run.with_install_target(notebook, "./code")
+
+
+def test_colab_run_reports_error_outputs_and_exits_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # ipykernel leaves stderr uncaptured when it sees this variable
+    cells = [nbformat.v4.new_code_cell(source) for source in ("import os\nprint(os.getcwd())", "1 / 0", "print(1)")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells[:1]), tmp_path / "good.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "bad.ipynb")
+    result = colab_run.run_notebook(tmp_path / "good.ipynb")
+    assert result.ok and "colab-run-" in result.notebook.cells[0].outputs[0]["text"]  # an empty working folder
+    assert colab_run.main([str(tmp_path / "good.ipynb")]) == 0
+    assert colab_run.main([str(tmp_path / "bad.ipynb")]) == 1
+    assert colab_run.main(["--install", "./code", str(tmp_path / "good.ipynb")]) == 1
+    printed = capsys.readouterr().out
+    assert re.search(r"^good\.ipynb  [\d.]+ s  0 error\(s\)$", printed, re.MULTILINE)
+    assert re.search(r"^bad\.ipynb  [\d.]+ s  1 error\(s\)\n  first error: ZeroDivisionError: division by zero$",
+                     printed, re.MULTILINE)
+    assert "good.ipynb  not run: the first cell has no %pip install" in printed
 
 
 @pytest.mark.slow
@@ -87,20 +408,96 @@ def test_every_chapter_page_links_to_its_colab_notebook(built_book):
 
 
 @pytest.mark.slow
-def test_a_generated_notebook_runs_top_to_bottom_in_a_fresh_kernel(tmp_path):
-    """The NumPy chapter's notebook, with the package installed from this checkout instead of the git URL."""
-    from nbclient import NotebookClient
+def test_figure_and_equation_numbers_match_the_built_book(built_book):
+    """Every numbered figure and equation (and every numref to one) has, in the built page, the number the
+    notebooks give it; every link from a notebook into the book reaches a page and an id that exist."""
+    from bs4 import BeautifulSoup
 
-    notebook = nbformat.read(REPO_ROOT / "book/foundations/numpy-nn.ipynb", as_version=4)
-    target = tmp_path / "site"
-    notebook.cells[0].source = (
-        colab.setup_cell_source(colab.book_settings(), install_target=str(REPO_ROOT / "code"))
-        .replace("%pip install -q", f"%pip install -q --no-deps --target {target}")
-        + f"\nimport sys; sys.path.insert(0, {str(target)!r})"
-    )
-    notebook.cells.append(nbformat.v4.new_code_cell("import mlbook; print(mlbook.__file__)"))
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
-    assert printed.startswith(str(target)), f"mlbook was not imported from the fresh install: {printed!r}"
-    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "error"]
-    assert not errors
+    index = colab.book_index()
+    pages: dict[str, BeautifulSoup] = {}
+
+    def page(docname: str) -> BeautifulSoup:
+        if docname not in pages:
+            pages[docname] = BeautifulSoup((built_book / f"{docname}.html").read_text(), "html.parser")
+        return pages[docname]
+
+    checked = 0
+    for name, label in index.labels.items():
+        if label.kind not in ("figure", "equation") or not label.number:
+            continue
+        element = page(label.docname).find(id=label.anchor)
+        assert element is not None, f"{label.docname}: no element with id {label.anchor!r} ({name})"
+        shown = element.find(class_="caption-number" if label.kind == "figure" else "eqno")
+        assert shown is not None, f"{label.docname}: {name} has no number in the page"
+        assert re.search(r"[\d.]+\d", shown.get_text())[0] == label.number, f"{label.docname}: {name}"
+        checked += 1
+    assert checked > 100
+    for chapter in CHAPTERS:
+        docname = chapter.relative_to(REPO_ROOT).with_suffix("").as_posix()
+        for span in page(docname).find_all("span", class_="std-numref"):
+            anchor = span.find_parent("a")["href"].split("#")[-1]
+            label = next(label for label in index.labels.values() if label.anchor == anchor)
+            assert span.get_text().split()[-1] == label.number, f"{docname}: numref to {anchor}"
+    base = colab.book_settings()["baseurl"]
+    for notebook in NOTEBOOKS:
+        for target in set(re.findall(re.escape(base) + r"([^)#\s]+)(?:#([^)\s]+))?\)", notebook.read_text())):
+            path, anchor = target
+            assert (built_book / path).is_file(), f"{notebook.name} links to a missing page {path}"
+            if anchor:
+                assert page(path.removesuffix(".html")).find(id=anchor), f"{notebook.name}: {path}#{anchor}"
+
+
+# --- running the notebooks in a fresh environment, as Colab would -----------------------------------------------
+
+class FreshKernel(NamedTuple):
+    name: str  #: the kernelspec's name
+    env: Path  #: the virtual environment
+    jupyter_path: Path  #: a JUPYTER_PATH folder that holds the kernelspec
+    seconds: float  #: how long making the environment took
+
+
+@pytest.fixture(scope="session")
+def fresh_kernel(tmp_path_factory: pytest.TempPathFactory) -> FreshKernel:
+    """A fresh virtual environment with the runtime pins and ipykernel only (no book tooling, no mlbook), and a
+    kernelspec that runs its Python."""
+    folder = tmp_path_factory.mktemp("colab-venv")
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "venv", str(folder / "env")], check=True)
+    python = folder / "env/bin/python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REPO_ROOT / "requirements/runtime-cpu.txt"),
+                    "ipykernel", "-c", str(REPO_ROOT / "requirements/constraints.txt")], check=True)
+    kernel = folder / "share/jupyter/kernels/colab-fresh"
+    kernel.mkdir(parents=True)
+    (kernel / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "fresh runtime", "language": "python"}))
+    return FreshKernel("colab-fresh", folder / "env", folder / "share/jupyter", time.monotonic() - start)
+
+
+#: The NumPy chapter, and the shortest chapter that uses Keras (CNN basics: a 20 s quick budget).
+RUNNABLE = ["book/foundations/numpy-nn.ipynb", "book/cnn/cnn-basics.ipynb"]
+PROBE = ("import importlib.util, json, sys, mlbook\n"
+         "print(json.dumps({'python': sys.executable, 'mlbook': mlbook.__file__,"
+         " 'myst_nb': importlib.util.find_spec('myst_nb') is not None}))")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", RUNNABLE, ids=lambda p: Path(p).stem)
+def test_notebook_runs_top_to_bottom_in_a_fresh_environment(notebook, fresh_kernel, monkeypatch, capsys):
+    """The committed notebook, its own first cell installing mlbook from this checkout into the fresh kernel's
+    environment (no dependencies: the runtime pins are there, with tensorflow-cpu for the `tensorflow` that
+    pyproject.toml names, as Colab has it preinstalled)."""
+    monkeypatch.setenv("JUPYTER_PATH", str(fresh_kernel.jupyter_path))
+    monkeypatch.setenv("PIP_NO_DEPS", "1")
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # ipykernel leaves stderr uncaptured when it sees this variable
+    prepared = colab_run.with_install_target(nbformat.read(REPO_ROOT / notebook, as_version=4), str(REPO_ROOT / "code"))
+    prepared.cells.append(nbformat.v4.new_code_cell(PROBE))
+    result = colab_run.execute(prepared, Path(notebook).name, fresh_kernel.name, timeout=900)
+    with capsys.disabled():
+        print(f"\n[colab] fresh virtual environment: {fresh_kernel.seconds:.0f} s; {result.summary()}")
+    assert result.ok, result.summary()
+    probe = json.loads("".join(output.get("text", "") for output in result.notebook.cells[-1].outputs
+                               if output.get("name") == "stdout"))
+    assert probe["python"].startswith(str(fresh_kernel.env)), f"the kernel is not the fresh environment's: {probe}"
+    assert probe["mlbook"].startswith(str(fresh_kernel.env)), f"mlbook was not imported from the fresh install: {probe}"
+    assert not probe["myst_nb"], "myst_nb is importable in the fresh kernel"
