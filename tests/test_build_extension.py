@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO_ROOT / "tools"))
 import mlbook_build  # noqa: E402
 import mlbook_execute  # noqa: E402
 import nbformat  # noqa: E402
+from bs4 import BeautifulSoup  # noqa: E402
 from conftest import build_environment  # noqa: E402
 from mlbook.notebook import echo_output  # noqa: E402
 from sphinx.errors import ConfigError  # noqa: E402
@@ -237,6 +238,8 @@ def test_build_environment_lets_kernels_capture_native_stderr(monkeypatch):
 def stderr_book(root: Path, cell: str) -> Path:
     """A one-chapter book, built as the real book is (both extensions), whose chapter runs ``cell``."""
     make_parallel_book(root)
+    config = (root / "_config.yml").read_text().replace("raise_on_error: true", "raise_on_error: true, stderr_output: warn")
+    (root / "_config.yml").write_text(config)  # as the book's: stderr becomes a warning, fatal under -W
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: a\n")
     (root / "b.md").unlink()
     (root / "a.md").write_text(NOTEBOOK_HEADER + f"# A\n\n```{{code-cell}} ipython3\n{cell}\nprint('a ran')\n```\n")
@@ -250,9 +253,11 @@ def test_native_log_lines_on_fd2_build_clean_and_stay_off_the_page(tmp_path):
     result = build(root)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "[mlbook] executed a in" in result.stdout and "3 native log lines left out" in result.stdout
-    page = (root / "_build/html/a.html").read_text()
-    assert "a ran" in page
-    assert "oneDNN" not in page and "InitializeLog" not in page and 'class="output stderr"' not in page
+    outputs = BeautifulSoup((root / "_build/html/a.html").read_text(), "html.parser").select(".cell_output")
+    text = "".join(output.get_text() for output in outputs)
+    assert "a ran" in text
+    assert "oneDNN" not in text and "InitializeLog" not in text and "remapper" not in text
+    assert not any(output.select(".stderr") for output in outputs)
 
 
 @pytest.mark.slow
