@@ -270,3 +270,14 @@ def test_real_stderr_still_fails_the_build(tmp_path, cell):
     result = build(stderr_book(tmp_path, cell))
     assert result.returncode != 0
     assert "stderr was found in the cell outputs" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_guarded_claim_that_the_run_contradicts_fails_the_build_naming_the_claim(tmp_path):
+    guard = ("from mlbook.claims import require\n"
+             "accuracy = {'plain': 0.91, 'augmented': 0.88}\n"
+             "require(accuracy['augmented'] > accuracy['plain'], 'augmentation raises the test accuracy')")
+    result = build(stderr_book(tmp_path, guard))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "ClaimError" in output and "augmentation raises the test accuracy" in output
