@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import build_environment
 from mlbook import cache
 from test_build_extension import PAGE, make_book
 
@@ -56,8 +57,8 @@ def test_a_build_killed_during_execution_is_rebuilt_and_serves_nothing_half_writ
     root = make_book(tmp_path / "book")
     (root / "page.md").write_text(TRAINING_PAGE)
     weights = tmp_path / "weights"
-    env = {**os.environ, "MLBOOK_CACHE": str(weights), "TRAINING_STARTED": str(tmp_path / "started"),
-           "RUN_LOG": str(tmp_path / "runs.log")}
+    env = build_environment(MLBOOK_CACHE=str(weights), TRAINING_STARTED=str(tmp_path / "started"),
+                            RUN_LOG=str(tmp_path / "runs.log"))
 
     log = tmp_path / "killed-build.log"
     build = start_build(root, {**env, "TRAIN_SECONDS": "120"}, log)

@@ -19,7 +19,7 @@ from sphinx.util import logging
 
 import colab
 from mlbook.notebook import echo_output
-from mlbook_execute import read_notebook
+from mlbook_execute import cached_record, read_notebook
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,10 +60,7 @@ def write_downloads(app: Sphinx, exception: Exception | None) -> None:
     for chapter in colab.chapter_sources(root):
         docname = chapter.relative_to(root).with_suffix("").as_posix()
         read = read_notebook(env, docname)
-        try:
-            record = cache.match_cache_notebook(read[1]) if read else None
-        except KeyError:
-            record = None
+        record = cached_record(cache, read[1]) if read else None
         if record is None:
             LOGGER.warning(f"[mlbook] {docname}: no executed notebook in the cache, so no download with outputs")
             continue

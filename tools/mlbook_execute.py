@@ -40,7 +40,7 @@ from tempfile import TemporaryDirectory
 
 import nbformat
 from jupyter_cache import get_cache
-from jupyter_cache.base import CacheBundleIn, JupyterCacheAbstract
+from jupyter_cache.base import CacheBundleIn, JupyterCacheAbstract, NbCacheRecord
 from jupyter_cache.executors.utils import ExecutionResult, single_nb_execution
 from myst_nb.core.config import NbParserConfig
 from myst_nb.core.read import create_nb_reader
@@ -112,6 +112,14 @@ def read_notebook(env: BuildEnvironment, docname: str) -> tuple[Path, nbformat.N
         return None
 
 
+def cached_record(cache: JupyterCacheAbstract, notebook: nbformat.NotebookNode) -> NbCacheRecord | None:
+    """The cache's record of an executed notebook with the same code as ``notebook``, or ``None``."""
+    try:
+        return cache.match_cache_notebook(notebook)
+    except KeyError:
+        return None
+
+
 def pending_notebooks(env: BuildEnvironment, docnames: list[str], cache: JupyterCacheAbstract) -> list[PendingNotebook]:
     """The notebooks among ``docnames`` that myst-nb would execute because ``cache`` has no match for them."""
     pending = []
@@ -123,9 +131,7 @@ def pending_notebooks(env: BuildEnvironment, docnames: list[str], cache: Jupyter
         config = notebook_config(env.mystnb_config, notebook)
         if config.execution_mode != "cache" or excluded(path, config):
             continue
-        try:
-            cache.match_cache_notebook(notebook)
-        except KeyError:
+        if cached_record(cache, notebook) is None:
             pending.append(PendingNotebook(docname, path, notebook, config))
     return pending
 
