@@ -156,3 +156,62 @@ def test_loading_into_a_freshly_compiled_model_hits_the_cache_silently(capsys):
     assert second.from_cache and trainer.calls == 1, capsys.readouterr().out
     for a, b in zip(first.model.get_weights(), second.model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def data_for_fit(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 2)).astype("float32")
+
+
+def test_cached_fit_trains_once_and_returns_the_same_weights_and_history():
+    x, y = data_for_fit()
+    first = cache.cached(tiny_model(0), "wrapped", seed=0).fit(x, y, epochs=2, batch_size=4, verbose=0)
+    again = cache.cached(tiny_model(1), "wrapped", seed=0).fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert not first.from_cache and again.from_cache
+    assert again.history == first.history and len(first.history["loss"]) == 2
+    for loaded, trained in zip(again.model.get_weights(), first.model.get_weights()):
+        np.testing.assert_array_equal(loaded, trained)
+
+
+@pytest.mark.parametrize("change", ["epochs", "batch_size", "data", "labels", "learning_rate", "callback", "config"])
+def test_cached_fit_trains_afresh_when_anything_that_shapes_the_weights_changes(change):
+    import keras
+
+    x, y = data_for_fit()
+    cache.cached(tiny_model(), "wrapped", seed=0).fit(x, y, epochs=2, batch_size=4, verbose=0)
+    model, config = tiny_model(), {"seed": 0}
+    kwargs = {"epochs": 2, "batch_size": 4, "verbose": 0}
+    if change == "epochs":
+        kwargs["epochs"] = 3
+    elif change == "batch_size":
+        kwargs["batch_size"] = 8
+    elif change == "data":
+        x = x.copy()
+        x[0, 0] += 1e-3  # same shape and dtype, one value differs
+    elif change == "labels":
+        y = y[::-1].copy()
+    elif change == "learning_rate":
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="mse")
+    elif change == "callback":
+        kwargs["callbacks"] = [keras.callbacks.EarlyStopping("loss", patience=1, restore_best_weights=True)]
+    else:
+        config = {"seed": 1}
+    assert not cache.cached(model, "wrapped", **config).fit(x, y, **kwargs).from_cache
+
+
+def test_cached_fit_needs_a_compiled_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="compile model 'raw' before fitting it"):
+        cache.cached(model, "raw").fit(*data_for_fit(), epochs=1)
+
+
+def test_describe_for_key_reads_array_contents_and_object_settings():
+    import keras
+
+    a = np.arange(6.0).reshape(2, 3)
+    assert cache.describe_for_key(a) == cache.describe_for_key(a.copy())
+    assert cache.describe_for_key(a) != cache.describe_for_key(a.reshape(3, 2))
+    stop = cache.describe_for_key(keras.callbacks.EarlyStopping("val_loss", patience=4))
+    assert stop["class"] == "EarlyStopping" and stop["patience"] == 4 and stop["monitor"] == "val_loss"

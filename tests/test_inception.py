@@ -10,6 +10,7 @@ import pytest
 
 from mlbook import inception as inc
 from mlbook.profiles import PROFILES, select
+from mlbook.training import classification_accuracy
 
 TINY = inc.InceptionNetSizes(map1=2, map2=3, reduce1x1=2, num_fc1=5)
 
@@ -140,7 +141,7 @@ def test_accuracy_counts_a_partial_last_batch():
                                                          bias_initializer=keras.initializers.Constant(
                                                              [1.0] + [0.0] * 9))(keras.layers.Flatten()(inputs)))
     labels = np.array([0] * 7 + [3] * 4)  # 11 images, batches of 4: the last batch holds 3
-    assert inc.accuracy(always_zero, np.zeros((11, 28, 28, 1), "float32"), labels, batch_size=4) == 7 / 11
+    assert classification_accuracy(always_zero, np.zeros((11, 28, 28, 1), "float32"), labels, batch_size=4) == 7 / 11
 
 
 def test_training_beats_chance_and_reuses_the_cache(capsys):
@@ -154,7 +155,7 @@ def test_training_beats_chance_and_reuses_the_cache(capsys):
         flatten=inc.HeadTraining(num_epochs=4, learning_rate=3e-3, dropout_rate=0.0))
     first = inc.train_inception_net(data, cfg, "flatten", seed=0)
     # 200 test digits: chance is 0.10 ± 0.02; 0.5 needs a model that learnt something, with a wide margin.
-    assert inc.accuracy(first.model, data.x_test, data.y_test) > 0.5
+    assert classification_accuracy(first.model, data.x_test, data.y_test) > 0.5
     again = inc.train_inception_net(data, cfg, "flatten", seed=0)
     assert again.from_cache and again.history == first.history
 

@@ -216,6 +216,27 @@ def test_a_few_steps_lower_the_total_loss(pyramid, images, optimiser):
     assert len(total) == 11  # the start, then one entry per iteration
     assert total[-1] < 0.9 * total[0]  # ten steps from noise remove at least a tenth of the loss
     assert result.image.shape == (SIDE, SIDE, 3) and 0.0 <= result.image.min() and result.image.max() <= 1.0
+    evaluations = result.history["evaluations"]
+    if optimiser == "adam":  # one evaluation of the loss and gradient per step
+        np.testing.assert_array_equal(evaluations, np.arange(11))
+    else:  # at least one per iteration, more when the line search rejects a step
+        assert evaluations[0] == 0 and np.all(np.diff(evaluations) >= 1)
+
+
+def test_lbfgs_counts_every_evaluation_it_makes(pyramid, images, monkeypatch):
+    objective = style.StyleObjective(pyramid, style_image=images["style"])
+    calls = []
+    compiled = style._value_and_gradient
+
+    def counting(objective):
+        value_and_gradient = compiled(objective)
+        return lambda image: (calls.append(1), value_and_gradient(image))[1]
+
+    monkeypatch.setattr(style, "_value_and_gradient", counting)
+    result = style.optimise_lbfgs(objective, images["noise"], num_iterations=5)
+    # the last iteration's count includes every evaluation up to it; SciPy may evaluate again after it
+    assert 5 <= result.history["evaluations"][-1] <= len(calls)
+    assert len(calls) - result.history["evaluations"][-1] <= 1
 
 
 def test_optimisers_reject_bad_arguments(pyramid, images):

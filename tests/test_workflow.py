@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mlbook import text, workflow
+from mlbook.cache import cached
 from mlbook.profiles import PROFILES, select
 
 # ---- model builders -----------------------------------------------------------------------------------------
@@ -61,13 +62,6 @@ def test_softmax_classifiers_use_cross_entropy_not_mse():
 def test_one_hot_of_class_1_is_the_second_position():
     # Notes on the original: [0, 1, 0, 0, 0, 0, 0, 0] was called "category 2"; labels count from 0, so it is class 1.
     np.testing.assert_array_equal(keras.utils.to_categorical([1], 8), [[0, 1, 0, 0, 0, 0, 0, 0]])
-
-
-def test_fit_with_cache_needs_validation_data_to_keep_the_best_weights():
-    model = workflow.dense_classifier(4, (2,), 2)
-    model.compile(optimizer="rmsprop", loss="binary_crossentropy")
-    with pytest.raises(ValueError, match="keep_best needs validation_data"):
-        workflow.fit_with_cache(model, "x", {}, np.zeros((4, 4)), np.zeros(4), None, 1, 2, keep_best=True)
 
 
 def test_bottleneck_layer_has_4_units_not_8():
@@ -180,14 +174,16 @@ def test_bottleneck_experiment_trains_both_models_and_caches_them():
     assert second["bottleneck"].history == first["bottleneck"].history
 
 
-def test_fit_with_cache_keeps_the_best_weights():
+def test_cached_fit_with_early_stopping_keeps_the_best_weights():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
     y = (x[:, 0] > 0).astype("int64")
     keras.utils.set_random_seed(0)
     model = workflow.dense_classifier(4, (8,), 2)
     model.compile(optimizer=keras.optimizers.RMSprop(0.05), loss="binary_crossentropy")
-    run = workflow.fit_with_cache(model, "keep-best", {}, x[:48], y[:48], (x[48:], y[48:]), 6, 16, keep_best=True)
+    keep_best = keras.callbacks.EarlyStopping("val_loss", patience=6, restore_best_weights=True)
+    run = cached(model, "keep-best").fit(x[:48], y[:48], validation_data=(x[48:], y[48:]), epochs=6, batch_size=16,
+                                         verbose=0, callbacks=[keep_best])
     best = min(run.history["val_loss"])
     # The restored weights are those of the best epoch: evaluating them gives that epoch's validation loss.
     assert model.evaluate(x[48:], y[48:], verbose=0) == pytest.approx(best, rel=1e-5)  # float32 sums

@@ -444,7 +444,7 @@ def run_few_labels(data: ImageDataset, cfg: AugmentSettings, seed: int) -> FewLa
     import keras
 
     from mlbook.cache import load_or_train
-    from mlbook.inception import accuracy, fit_classifier
+    from mlbook.training import classification_accuracy, fit_classifier
 
     chosen = few_labels_subset(data.y_train, cfg.per_class, seed)
     images, labels = data.x_train[chosen], data.y_train[chosen]
@@ -460,7 +460,7 @@ def run_few_labels(data: ImageDataset, cfg: AugmentSettings, seed: int) -> FewLa
                   "ranges": dataclasses.asdict(ranges) if ranges else None}
         trained = load_or_train(model, f"few-labels-{name}", config, lambda m, b=batches, s=schedule: fit_classifier(
             m, b, (data.x_test, data.y_test), cfg.num_epochs, s))
-        result.accuracy[name] = accuracy(trained.model, data.x_test, data.y_test)
+        result.accuracy[name] = classification_accuracy(trained.model, data.x_test, data.y_test)
         result.history[name] = trained.history
     return result
 

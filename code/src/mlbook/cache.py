@@ -201,6 +201,75 @@ def load_or_train(
     return TrainedModel(model, history, False, weights_path)
 
 
+def describe_for_key(value: Any) -> Any:
+    """A JSON-serialisable stand-in for ``value`` that changes whenever ``value`` would change a training run.
+
+    Numbers, strings, booleans and ``None`` stand for themselves; arrays for their shape, dtype and the SHA-256 of
+    their bytes; sequences and mappings item by item; any other object (an optimizer, a loss, a callback) for its
+    class name and its public attributes that can be described this way.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray) or type(value).__name__ in ("EagerTensor", "Variable", "ResourceVariable"):
+        array = np.ascontiguousarray(np.asarray(value))
+        return {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": hashlib.sha256(array.data).hexdigest()}
+    if isinstance(value, Mapping):
+        return {str(key): describe_for_key(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [describe_for_key(item) for item in value]
+    attributes = {name: describe_for_key(item) for name, item in sorted(vars(value).items())
+                  if not name.startswith("_") and (item is None or isinstance(item, (bool, int, float, str)))}
+    return {"class": type(value).__name__, **attributes}
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedModel:
+    """A compiled model whose :meth:`fit` trains it once and, on every later call with the same arguments, loads
+    the weights that run saved. Made by :func:`cached`."""
+
+    model: Any
+    name: str
+    config: Mapping[str, Any]
+
+    def fit(self, *args: Any, **kwargs: Any) -> TrainedModel:
+        """``model.fit(*args, **kwargs)``, or the weights and history of an earlier identical call.
+
+        The cache key holds the model's name and config, the weight shapes, the optimizer's and the loss's
+        settings, and every argument of the call: arrays by their contents, callbacks by their settings. Inputs
+        that are not arrays (a ``tf.data`` pipeline, a ``PyDataset``) are keyed by their class only, so describe
+        their data in ``config``.
+        """
+        model = self.model
+        if getattr(model, "optimizer", None) is None:
+            raise ValueError(f"compile model {self.name!r} before fitting it")
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        key_config = {
+            **self.config,
+            "weight_shapes": [list(weight.shape) for weight in model.weights],
+            # the optimizer's name is numbered per session ("sgd_1"), so its class stands in for it
+            "optimizer": [type(model.optimizer).__name__,
+                          describe_for_key({k: v for k, v in model.optimizer.get_config().items() if k != "name"})],
+            "loss": describe_for_key(model.loss),
+            "fit": describe_for_key({"args": args, **kwargs}),
+        }
+        return load_or_train(model, self.name, key_config, lambda compiled: compiled.fit(*args, **kwargs))
+
+
+def cached(model: keras.Model, name: str, **config: Any) -> CachedModel:
+    """Wrap a compiled model so that ``cached(model, name, seed=0).fit(x, y, epochs=5)`` trains it only once.
+
+    Args:
+        model: a compiled, built Keras model.
+        name: a short file-name-safe name for the cache entry, e.g. ``"news"``.
+        config: whatever else changes the trained weights and is not an argument of ``fit`` (e.g. the seed that
+            drew the initial weights, or the source of a data pipeline).
+    """
+    return CachedModel(model, name, config)
+
+
 def _save_weights_to(model: keras.Model, path: Path) -> None:
     """The model's weights only, in ``model.weights`` order. Keras's own ``save_weights`` also stores the optimizer's
     state, which a freshly compiled model cannot receive (its optimizer has no variables until it trains)."""

@@ -260,39 +260,6 @@ def inception_net_params(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def fit_classifier(
-    model: keras.Model,
-    train_data: object,
-    validation_data: tuple[np.ndarray, np.ndarray],
-    num_epochs: int,
-    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
-    batch_size: int | None = None,
-) -> keras.callbacks.History:
-    """Compile ``model`` (logits out) with Adam and sparse categorical cross-entropy, and train it.
-
-    Args:
-        learning_rate: Adam's step size, a number or a Keras schedule.
-        train_data: ``(images, labels)`` arrays (batched by ``batch_size``) or a ``keras.utils.PyDataset``.
-        validation_data: ``(images, labels)`` evaluated after every epoch.
-
-    Returns:
-        Keras's ``History`` (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch); one line per
-        epoch is printed.
-    """
-    import keras
-
-    from mlbook.training import EpochLine
-
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    if isinstance(train_data, tuple):
-        images, labels = train_data
-        return model.fit(images, labels, batch_size=batch_size, epochs=num_epochs, shuffle=True,
-                         validation_data=validation_data, verbose=0, callbacks=[EpochLine()])
-    return model.fit(train_data, epochs=num_epochs, validation_data=validation_data, verbose=0,
-                     callbacks=[EpochLine()])
-
-
 def train_inception_net(data: ImageDataset, cfg: InceptionSettings, head: Head, seed: int) -> TrainedModel:
     """Build the ``head`` network for ``data`` and train it, or load its weights from the cache.
 
@@ -304,6 +271,7 @@ def train_inception_net(data: ImageDataset, cfg: InceptionSettings, head: Head, 
     import keras
 
     from mlbook.cache import load_or_train
+    from mlbook.training import fit_classifier
 
     training = cfg.training(head)
     keras.utils.set_random_seed(seed)
@@ -314,15 +282,6 @@ def train_inception_net(data: ImageDataset, cfg: InceptionSettings, head: Head, 
         lambda m: fit_classifier(m, (data.x_train, data.y_train), (data.x_test, data.y_test), training.num_epochs,
                                  training.learning_rate, cfg.batch_size),
     )
-
-
-def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 512) -> float:
-    """Fraction of ``images`` whose largest logit is the label (the model is called eagerly, in inference mode)."""
-    import keras
-
-    logits = np.concatenate([keras.ops.convert_to_numpy(model(images[start : start + batch_size], training=False))
-                             for start in range(0, len(images), batch_size)])
-    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
 
 
 def time_branch(layers_: list[keras.layers.Layer], inputs: np.ndarray, repeats: int) -> float:

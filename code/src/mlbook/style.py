@@ -677,7 +677,11 @@ class StyleObjective:
 
 @dataclasses.dataclass(frozen=True)
 class Synthesis:
-    """An optimised image ``(height, width, 3)`` in [0, 1] and its loss terms after each iteration."""
+    """An optimised image ``(height, width, 3)`` in [0, 1] and its loss terms after each iteration.
+
+    ``history["evaluations"]`` counts the evaluations of the loss and its gradient made up to each entry: one per
+    Adam step, one or more per L-BFGS iteration (its line search may try several step lengths).
+    """
 
     image: Array
     history: dict[str, Array]
@@ -709,10 +713,11 @@ def optimise_lbfgs(objective: Objective, initial: Array, num_iterations: int) ->
     Args:
         objective: maps a ``(1, height, width, 3)`` image to loss terms, ``"total"`` among them.
         initial: the starting image, ``(height, width, 3)`` in [0, 1].
-        num_iterations: L-BFGS iterations (each evaluates the objective about once).
+        num_iterations: L-BFGS iterations (each evaluates the objective and its gradient at least once).
 
     Returns:
-        A :class:`Synthesis`; its history holds the terms at the start and after each iteration.
+        A :class:`Synthesis`; its history holds the terms at the start and after each iteration, and the number of
+        evaluations made so far.
     """
     import scipy.optimize
     import threadpoolctl
@@ -722,13 +727,13 @@ def optimise_lbfgs(objective: Objective, initial: Array, num_iterations: int) ->
         raise ValueError(f"expected at least one iteration, got {num_iterations}")
     value_and_gradient = _value_and_gradient(objective)
     shape = tuple(initial.shape)
-    history = [objective(initial)]
+    history = [{**objective(initial), "evaluations": 0}]
     scale = 1.0 / max(float(history[0]["total"]), 1e-30)
     latest: list[Terms] = []
 
     def loss_and_gradient(pixels: Array) -> tuple[float, Array]:
         terms, gradient = value_and_gradient(tf.constant(pixels.reshape(shape), dtype=tf.float32))
-        latest[:] = [terms]
+        latest[:] = [{**terms, "evaluations": int(latest[0]["evaluations"]) + 1 if latest else 1}]
         return float(terms["total"]) * scale, gradient.numpy().astype(np.float64).ravel() * scale
 
     # SciPy's L-BFGS-B does its vector algebra with BLAS; more than one BLAS thread only adds spinning overhead.
@@ -767,8 +772,8 @@ def optimise_adam(objective: Objective, initial: Array, num_steps: int, learning
         image.assign(tf.clip_by_value(image, 0.0, 1.0))
         return terms  # the terms before this step's update
 
-    history = [train_step() for _ in range(num_steps)]
-    history.append(objective(image))
+    history = [{**train_step(), "evaluations": step} for step in range(num_steps)]
+    history.append({**objective(image), "evaluations": num_steps})
     return Synthesis(image.numpy()[0], _stack(history))
 
 

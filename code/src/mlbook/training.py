@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 
 import keras
+import numpy as np
 
 #: Training steps Keras runs per call of its compiled train function (``compile(steps_per_execution=...)``). The
 #: book's small models take a few milliseconds a step on a CPU, and Keras's Python work between calls is a large
@@ -45,3 +46,40 @@ class EpochLine(keras.callbacks.Callback):
         if number % self.every == 0 or number == self._num_epochs:
             seconds = time.perf_counter() - self._started
             print(f"epoch {number}/{self._num_epochs}  {format_metrics(logs or {})}  ({seconds:.1f} s)", flush=True)
+
+
+def fit_classifier(
+    model: keras.Model,
+    train_data: object,
+    validation_data: tuple[np.ndarray, np.ndarray],
+    num_epochs: int,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    batch_size: int | None = None,
+) -> keras.callbacks.History:
+    """Compile ``model`` (logits out) with Adam and sparse categorical cross-entropy, and train it.
+
+    Args:
+        learning_rate: Adam's step size, a number or a Keras schedule.
+        train_data: ``(images, labels)`` arrays (batched by ``batch_size``) or a ``keras.utils.PyDataset``.
+        validation_data: ``(images, labels)`` evaluated after every epoch.
+
+    Returns:
+        Keras's ``History`` (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch); one line per
+        epoch is printed.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    if isinstance(train_data, tuple):
+        images, labels = train_data
+        return model.fit(images, labels, batch_size=batch_size, epochs=num_epochs, shuffle=True,
+                         validation_data=validation_data, verbose=0, callbacks=[EpochLine()])
+    return model.fit(train_data, epochs=num_epochs, validation_data=validation_data, verbose=0,
+                     callbacks=[EpochLine()])
+
+
+def classification_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray,
+                            batch_size: int = 512) -> float:
+    """Fraction of ``images`` whose largest logit is the label (the model is called eagerly, in inference mode)."""
+    logits = np.concatenate([keras.ops.convert_to_numpy(model(images[start : start + batch_size], training=False))
+                             for start in range(0, len(images), batch_size)])
+    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))

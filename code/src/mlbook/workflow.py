@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from mlbook.cache import TrainedModel, load_or_train
+from mlbook.cache import TrainedModel, cached
 from mlbook.training import EpochLine
 
 if TYPE_CHECKING:
@@ -164,44 +164,6 @@ def dense_parameter_count(input_dim: int, units: Sequence[int]) -> int:
 
 
 # --- training, baselines and validation ------------------------------------------------------------------------
-
-
-def fit_with_cache(
-    model: keras.Model,
-    name: str,
-    config: Mapping[str, Any],
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    validation_data: tuple[np.ndarray, np.ndarray] | None,
-    num_epochs: int,
-    batch_size: int,
-    keep_best: bool = False,
-) -> TrainedModel:
-    """Train a compiled model with ``fit`` (one line per epoch), or load it from the weights cache.
-
-    Args:
-        config: everything else that changes the weights (data, seed...); epochs and batch size are added.
-        validation_data: held-out ``(x, y)`` scored after every epoch, or ``None``.
-        keep_best: restore, at the end, the weights of the epoch with the lowest validation loss.
-
-    Raises:
-        ValueError: if ``keep_best`` is asked for without validation data.
-    """
-    if keep_best and validation_data is None:
-        raise ValueError("keep_best needs validation_data to tell which epoch was best, got None")
-    callbacks: list[keras.callbacks.Callback] = [EpochLine(every=max(1, num_epochs // 10))]
-    if keep_best:
-        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=num_epochs, restore_best_weights=True))
-
-    def train(model: keras.Model) -> keras.callbacks.History:
-        return model.fit(x_train, y_train, batch_size=batch_size, epochs=num_epochs, verbose=0,
-                         validation_data=validation_data, callbacks=callbacks)
-
-    if model.optimizer is not None and not model.optimizer.built:
-        # The saved weights include the optimizer's state; building it first lets a cache hit load that state.
-        model.optimizer.build(model.trainable_variables)
-    full_config = {**config, "num_epochs": num_epochs, "batch_size": batch_size, "keep_best": keep_best}
-    return load_or_train(model, name, full_config, train)
 
 
 def majority_baseline(y_train: np.ndarray, y_test: np.ndarray) -> float:
@@ -346,10 +308,9 @@ def bottleneck_experiment(
         model = dense_classifier(x_train.shape[1], (hidden_units, width), num_classes, name=f"topics_{label}")
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         print(f"{label}: {hidden_units} → {width} → {num_classes}")
-        runs[label] = fit_with_cache(
-            model, f"topics-{label}", {**config, "width": width, "seed": seed}, x_train, y_train, validation_data,
-            num_epochs, batch_size,
-        )
+        runs[label] = cached(model, f"topics-{label}", **config, seed=seed).fit(
+            x_train, y_train, validation_data=validation_data, epochs=num_epochs, batch_size=batch_size, verbose=0,
+            callbacks=[EpochLine(every=max(1, num_epochs // 10))])
     return runs
 
 
