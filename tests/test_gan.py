@@ -129,8 +129,9 @@ def test_generator_and_discriminator_output_shapes(image_shape):
     assert tuple(discriminator(images).shape) == (3, 1)  # one logit per image
 
 
-def test_generator_follows_the_original_64_pixel_layout():
-    """For 64×64×3 and 64 base filters: 4×4×512 → 8×8×256 → 16×16×128 → 32×32×64 → 64×64×3."""
+def test_generator_follows_dcgan_tensorflows_64_pixel_layout():
+    """For 64×64×3 and 64 base filters: DCGAN-tensorflow's 4×4×512 → 8×8×256 → 16×16×128 → 32×32×64 → 64×64×3
+    (halving at every step; the series itself kept 512 channels at 8×8, see the chapter's notes)."""
     generator = gan.build_generator(100, (64, 64, 3), base_filters=64)
     shapes = [tuple(layer.output.shape[1:]) for layer in generator.layers
               if isinstance(layer, (keras.layers.Reshape, keras.layers.Conv2DTranspose))]
@@ -319,6 +320,30 @@ def test_generate_and_discriminator_scores_have_the_right_ranges():
     assert images.shape == (5, 28, 28, 1) and images.min() >= 0.0 and images.max() <= 1.0
     scores = gan.discriminator_scores(model.discriminator, images)
     assert scores.shape == (5,) and np.all((scores > 0) & (scores < 1))
+
+
+def test_class_shares_match_a_hand_count_and_sum_to_one():
+    np.testing.assert_array_equal(gan.class_shares(np.array([0, 0, 1, 3]), 4), [0.5, 0.25, 0.0, 0.25])
+    labels = np.random.default_rng(0).integers(0, 10, 997)
+    shares = gan.class_shares(labels, 10)
+    assert shares.shape == (10,) and shares.sum() == pytest.approx(1.0)
+    assert shares[3] == pytest.approx(np.sum(labels == 3) / 997)
+
+
+@pytest.mark.parametrize("labels", [np.array([], dtype=int), np.array([0, 10]), np.array([-1, 2]),
+                                    np.array([[0, 1]]), np.array([0.0, 1.0])])
+def test_class_shares_reject_labels_outside_the_classes(labels):
+    with pytest.raises(ValueError, match="expected"):
+        gan.class_shares(labels, 10)
+
+
+def test_underrepresented_classes_are_those_below_half_their_reference_share():
+    reference = np.array([0.25, 0.25, 0.25, 0.25])
+    shares = np.array([0.5, 0.125, 0.12, 0.255])  # class 1 sits exactly at half: not below it
+    np.testing.assert_array_equal(gan.underrepresented_classes(shares, reference), [2])
+    np.testing.assert_array_equal(gan.underrepresented_classes(shares, reference, fraction=0.6), [1, 2])
+    with pytest.raises(ValueError, match="same length"):
+        gan.underrepresented_classes(shares[:3], reference)
 
 
 def test_slerp_keeps_endpoints_and_norms():

@@ -217,7 +217,9 @@ def build_generator(latent_dim: int, image_shape: tuple[int, int, int], base_fil
     """DCGAN generator: ``z`` → dense → (s, s, 2ᵏ⁻¹·f) → k transposed convolutions (×2 each) → ``tanh`` image.
 
     Every hidden layer is batch-normalised and ReLU-activated; the output layer is neither (DCGAN paper).
-    For 64×64×3 and ``base_filters=64`` this is the original's 4×4×512 → 8×8×256 → … → 64×64×3.
+    For 64×64×3 and ``base_filters=64`` this is DCGAN-tensorflow's 4×4×512 → 8×8×256 → 16×16×128 → 32×32×64 →
+    64×64×3. The series kept 512 channels through its first transposed convolution (4×4×512 → 8×8×512 →
+    16×16×256 → 32×32×128 → 64×64×3), and the DCGAN paper's figure starts twice as wide (4×4×1024).
     """
     side, channels = _check_image_shape(image_shape)
     num_blocks = num_upsampling_blocks(side)
@@ -501,6 +503,35 @@ def discriminator_scores(discriminator: keras.Model, images: np.ndarray, batch_s
     """D(x) = sigmoid(logit) for images in [0, 1], in inference mode: the probability that each is real."""
     logits = predict_in_batches(discriminator, to_tanh_range(images), batch_size)
     return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+
+
+def class_shares(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """The fraction of ``labels`` in each class ``0 … num_classes − 1``; the shares sum to 1.
+
+    Raises:
+        ValueError: if ``labels`` is empty, not one-dimensional, or holds a label outside the classes.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"expected a non-empty 1-D array of integer labels, got shape {labels.shape}, "
+                         f"dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"expected labels in [0, {num_classes}), got values in [{labels.min()}, {labels.max()}]")
+    return np.bincount(labels, minlength=num_classes) / len(labels)
+
+
+def underrepresented_classes(shares: np.ndarray, reference_shares: np.ndarray, fraction: float = 0.5) -> np.ndarray:
+    """The classes whose share is below ``fraction`` of their share in ``reference_shares``: the classes that a
+    collapsing generator drops, or draws too poorly to be recognised.
+
+    Raises:
+        ValueError: if the two share vectors differ in length.
+    """
+    shares, reference_shares = np.asarray(shares, float), np.asarray(reference_shares, float)
+    if shares.shape != reference_shares.shape:
+        raise ValueError(f"expected share vectors of the same length, got {shares.shape} and "
+                         f"{reference_shares.shape}")
+    return np.flatnonzero(shares < fraction * reference_shares)
 
 
 def model_summary_rows(model: keras.Model) -> list[tuple[str, str, int]]:
