@@ -2,6 +2,8 @@
 #   make book   build the whole book, executed, in the quick profile (offline), into _build/html
 #   make test   run the tests (including a smoke build of the book; MLBOOK_BOOK_HTML=<built html> reuses a build)
 # Both create the virtual environment .venv with the pinned toolchain on first use.
+# Optional: make pdf   the PDF edition (_build/pdf/ml-notebook.pdf, also copied into _build/html), printed by headless
+#                      Chromium from a single-page build that reuses the execution cache of `make book`.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +14,7 @@ RUNTIME ?= requirements/runtime-cpu.txt
 REQUIREMENTS := $(RUNTIME) requirements/book.txt requirements/test.txt requirements/constraints.txt
 export MLBOOK_PROFILE ?= quick
 
-.PHONY: book test env clean lock colab
+.PHONY: book test env clean lock colab pdf
 
 env: $(STAMP)
 
@@ -29,6 +31,10 @@ book: $(STAMP)
 test: $(STAMP)
 	tools/ensure-chromium
 	$(BIN)/python -m pytest
+
+pdf: $(STAMP)
+	tools/ensure-chromium
+	$(BIN)/python tools/pdf.py
 
 colab: $(STAMP)
 	$(BIN)/python tools/colab.py

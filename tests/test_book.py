@@ -52,6 +52,32 @@ def test_chapters_embed_their_figures(built_book):
 
 
 @pytest.mark.slow
+def test_every_image_in_a_chapter_has_meaningful_alternative_text(built_book):
+    for name, soup in pages(built_book).items():
+        for image in soup.select("main img"):
+            alt = image.get("alt", "").strip()
+            assert len(alt.split()) >= 2, f"{name}: image {image.get('src', '')[:60]} has no meaningful alt: {alt!r}"
+            assert not re.search(r"\.(png|jpe?g|gif|svg)$", alt) and "_images/" not in alt, f"{name}: alt is a path"
+        for figure in soup.select("main figure"):
+            caption = figure.select_one("figcaption")
+            if caption is not None and figure.select("img"):
+                # the caption's own words (after "Fig. N"; maths aside, which MathJax renders apart) make the alt
+                words = [w for w in caption.get_text(" ", strip=True).split()[2:12] if w.isalpha()]
+                alt = figure.img["alt"]
+                assert alt.startswith("Figure: ") and sum(w in alt for w in words) >= min(3, len(words)), (
+                    f"{name}: alt is not the caption: {alt!r}")
+
+
+@pytest.mark.slow
+def test_every_page_offers_an_edit_link_and_states_the_licences(built_book):
+    for name, soup in pages(built_book).items():
+        edit = soup.select_one('a[href*="/edit/main/"]')
+        assert edit is not None and edit["href"].endswith(f"{name}.md"), f"{name}: no edit link to its source"
+        footer = soup.get_text(" ", strip=True)
+        assert "CC BY 4.0" in footer and "MIT" in footer, f"{name}: the licences are not stated"
+
+
+@pytest.mark.slow
 def test_mathjax_is_served_from_the_build_and_maths_present(built_book):
     page = (built_book / "book/foundations/numpy-nn.html").read_text()
     scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', page, re.IGNORECASE)
@@ -136,3 +162,119 @@ def test_api_page_renders_signatures(built_book):
     soup = pages(built_book)["book/api"]
     names = {tag.get_text() for tag in soup.select(".sig-name")}
     assert {"load_or_train", "setup_chapter", "NeuralNetwork", "load_mnist_like"} <= names
+
+
+#: The numbered chapters: pages of the table of contents with a kernelspec (the notebooks), numbered 1.. in order.
+CHAPTER_PAGES = [name for name in toc_files(yaml.safe_load((REPO_ROOT / "_toc.yml").read_text()))
+                 if re.search(r"^kernelspec:", (REPO_ROOT / f"{name}.md").read_text(), re.MULTILINE)]
+
+
+@pytest.mark.slow
+def test_every_chapter_has_numbered_exercises_with_dropdown_solutions(built_book):
+    """sphinx-exercise numbers chapter n's exercises n.1, n.2, ...; each has a solution that starts closed (a
+    sphinx-togglebutton dropdown) and links back to it, and every reference to an exercise reaches its anchor."""
+    soups = pages(built_book)
+    for number, name in enumerate(CHAPTER_PAGES, start=1):
+        soup = soups[name]
+        exercises = soup.select("main div.exercise")
+        assert len(exercises) >= 3, f"{name}: {len(exercises)} exercises"
+        shown = [exercise.select_one(".admonition-title .caption-number").get_text(strip=True) for exercise in exercises]
+        assert shown == [f"Exercise {number}.{k}" for k in range(1, len(exercises) + 1)], f"{name}: {shown}"
+        solutions = soup.select("main div.solution")
+        assert [" ".join(s.get("class")) for s in solutions] == ["solution dropdown admonition"] * len(exercises), name
+        solved = [solution.select_one(".admonition-title a")["href"] for solution in solutions]
+        assert solved == [f"#{exercise['id']}" for exercise in exercises], f"{name}: solutions out of order"
+        for link in soup.select("main a.reference.internal"):
+            page, _, anchor = link["href"].partition("#")
+            if not anchor.startswith("ex-"):
+                continue
+            target = soups[name] if not page else BeautifulSoup(
+                (built_book / Path(name).parent / page).read_text(), "html.parser")
+            exercise = target.find(id=anchor)
+            assert exercise is not None and "exercise" in exercise["class"], f"{name}: link to {link['href']}"
+            assert link.get_text(strip=True).startswith(exercise.select_one(".caption-number").get_text(strip=True))
+    referenced = soups["book/cnn/cnn-mnist"].select('main p a[href="#ex-cnn-mnist-batchnorm"] .std-numref')
+    assert [span.get_text() for span in referenced] == ["Exercise 5.4"]  # prose refers by {numref}, not by hand
+
+
+@pytest.mark.slow
+def test_a_solution_is_hidden_until_opened(built_book, browser):
+    page = browser.new_page()
+    page.goto((built_book / "book/cnn/inception.html").as_uri())
+    solution = page.locator("div.solution").first
+    body = solution.locator("#solution-content")
+    page.wait_for_selector("div.solution button.toggle-button")  # sphinx-togglebutton's script has run
+    hidden = body.is_hidden()
+    solution.locator("button.toggle-button").click()
+    body.wait_for(state="visible", timeout=5_000)
+    page.close()
+    assert hidden, "the solution is visible before it is opened"
+
+
+#: A citation role, ``{cite:p}`key1,{pre}key2{post}```, and one ``{pre}key{post}`` target of it.
+CITATION_ROLE = re.compile(r"\{cite(?::\w+)?\}`([^`]*)`")
+CITATION_TARGET = re.compile(r"\s*(?:\{[^{}]+\})?\s*([^{}\s,]+)\s*(?:\{[^{}]+\})?\s*")
+
+
+def chapter_sources() -> list[Path]:
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    return [REPO_ROOT / f"{name}.md" for name in toc_files(toc) if name.count("/") == 2]
+
+
+def test_every_cited_key_is_in_references_bib():
+    import pybtex.database
+
+    entries = pybtex.database.parse_file(str(REPO_ROOT / "references.bib")).entries
+    cited = {}
+    for chapter in [*chapter_sources(), REPO_ROOT / "book/intro.md"]:
+        for role in CITATION_ROLE.finditer(chapter.read_text()):
+            for part in role[1].split(","):
+                cited[CITATION_TARGET.fullmatch(part)[1]] = chapter.relative_to(REPO_ROOT)
+    unknown = {key: str(chapter) for key, chapter in cited.items() if key not in entries}
+    assert not unknown, f"cited but not in references.bib: {unknown}"
+    assert len(cited) >= 90, f"expected the chapters to cite about 96 works, found {len(cited)}"
+    assert not set(entries) - set(cited), f"in references.bib but cited nowhere: {set(entries) - set(cited)}"
+
+
+def test_every_chapter_ends_with_its_bibliography():
+    for chapter in chapter_sources():
+        text = chapter.read_text()
+        if "\nkernelspec:" not in text:
+            continue
+        references = text[text.index("\n## References\n"):]
+        assert "```{bibliography}\n:filter: docname in docnames\n```" in references, chapter.name
+        assert not re.search(r"^- ", references, re.MULTILINE), f"{chapter.name}: a hand-written list is left"
+
+
+@pytest.mark.slow
+def test_every_chapter_page_lists_its_references_and_cites_them(built_book):
+    for name, soup in pages(built_book).items():
+        if not (REPO_ROOT / f"{name}.md").read_text().count("{bibliography}") or name == "book/bibliography":
+            continue
+        section = soup.find(id="references")
+        assert section is not None, f"{name}: no References section"
+        entries = {entry["id"] for entry in section.select("div.citation")}
+        assert entries, f"{name}: the References section lists nothing"
+        # a citation in the text links to its entry in this page's own list (resolved locally first)
+        targets = {link["href"][1:] for link in soup.select("a.reference.internal[href^='#'][title]")}
+        assert targets & entries, f"{name}: no citation links to its References"
+    bibliography = pages(built_book)["book/bibliography"]
+    assert len(bibliography.select("div.citation")) >= 90, "the Bibliography page should list every work"
+
+
+def test_reference_labels_read_like_the_citations_and_tell_alike_ones_apart():
+    import sys
+
+    import pybtex.database
+
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    import mlbook_citations
+
+    entries = pybtex.database.parse_file(str(REPO_ROOT / "references.bib")).entries
+    labels = list(mlbook_citations.AuthorYearLabelStyle().format_labels(
+        [entries[key] for key in ("kingma2015adam", "gatys2015neural", "gatys2015texture", "abadi2016tensorflow",
+                                  "mlnotebookyolo")]))
+    assert labels == ["Kingma and Ba, 2015", "Gatys et al., 2015a", "Gatys et al., 2015b", "Abadi et al., 2016",
+                      "Humble YOLO implementation in Keras"]
+    style = mlbook_citations.RoundAuthorYearReferenceStyle()
+    assert (style.bracket_parenthetical.left, style.bracket_parenthetical.right) == ("(", ")")

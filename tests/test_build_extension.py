@@ -56,7 +56,7 @@ def make_book(root: Path) -> Path:
         title: mini
         only_build_toc_files: true
         exclude_patterns: [_build, code, tools, requirements]
-        execute: {execute_notebooks: cache, raise_on_error: true}
+        execute: {execute_notebooks: cache, raise_on_error: true, timeout: 600}  # a loaded machine imports TF slowly
         sphinx: {local_extensions: {mlbook_build: ./tools}}
         """))
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: page\n")

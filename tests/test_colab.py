@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import jupytext
 import nbformat
 import pytest
 
@@ -238,6 +239,124 @@ def test_the_published_base_url_comes_from_config():
     assert colab.book_settings()["baseurl"] == "https://ml-notebook.github.io/ml-notebook/"
 
 
+REFERENCES_BIB = r"""
+@inproceedings{kingma2015adam,
+  author = {Kingma, D. P. and Ba, J.},
+  title = {Adam: a method for stochastic optimization},
+  booktitle = {ICLR},
+  year = {2015},
+  eprint = {1412.6980},
+}
+@article{lecun1998gradient,
+  author = {LeCun, Y. and Bottou, L. and Bengio, Y. and Haffner, P.},
+  title = {Gradient-based learning applied to document recognition},
+  journal = {Proceedings of the IEEE},
+  volume = {86},
+  number = {11},
+  pages = {2278--2324},
+  year = {1998},
+}
+@book{goodfellow2016deep,
+  author = {Goodfellow, I. and Bengio, Y. and Courville, A.},
+  title = {Deep Learning},
+  publisher = {MIT Press},
+  year = {2016},
+  url = {https://www.deeplearningbook.org},
+}
+@inproceedings{abadi2016tensorflow,
+  author = {Abadi, M. and others},
+  title = {{TensorFlow}: a system for large-scale machine learning},
+  booktitle = {OSDI},
+  pages = {265--283},
+  year = {2016},
+}
+@misc{blogpost,
+  title = {{A Post -- Part 1}},
+  howpublished = {Machine Learning Notebook blog},
+}
+@misc{uncited,
+  author = {Nobody, N.},
+  title = {Never cited},
+  year = {2000},
+}
+"""
+
+CITING = """(ch-citing)=
+# Citing
+
+A *post*{cite:empty}`blogpost`. Adam {cite:p}`kingma2015adam`; {cite:t}`lecun1998gradient` and
+{cite:t}`goodfellow2016deep{chapter 9}`; both {cite:p}`kingma2015adam,abadi2016tensorflow`; the year
+{cite:yearpar}`goodfellow2016deep`, {cite:p}`{see}lecun1998gradient{p. 3}`.
+
+## References
+
+{cite:empty}`goodfellow2016deep`
+
+```{bibliography}
+:filter: docname in docnames
+```
+"""
+
+
+@pytest.fixture
+def citing_book(tmp_path: Path) -> Path:
+    """One chapter that cites works of a references.bib in every supported way, and ends with its bibliography."""
+    write_book(tmp_path, [{"book/citing": CITING}])
+    (tmp_path / "references.bib").write_text(REFERENCES_BIB)
+    return tmp_path
+
+
+def test_citations_become_author_year_text_as_the_book_shows_them(citing_book):
+    markdown = markdown_of(citing_book, "book/citing")
+    assert ("A *post*. Adam (Kingma and Ba, 2015); LeCun et al. (1998) and\nGoodfellow et al. (2016, chapter 9); "
+            "both (Kingma and Ba, 2015; Abadi et al., 2016); the year\n(2016), (see LeCun et al., 1998, p. 3).") \
+        in markdown
+    assert "{cite" not in markdown and "blogpost" not in markdown
+
+
+def test_bibliography_becomes_the_list_of_the_chapters_cited_works(citing_book):
+    markdown = markdown_of(citing_book, "book/citing")
+    references = markdown[markdown.index("## References"):]
+    assert references == (
+        "## References\n\n"
+        "- *A Post – Part 1*. Machine Learning Notebook blog.\n"
+        "- Abadi, M. et al. (2016). TensorFlow: a system for large-scale machine learning. *OSDI*, 265–283.\n"
+        "- Goodfellow, I., Bengio, Y. & Courville, A. (2016). *Deep Learning*. MIT Press. "
+        "<https://www.deeplearningbook.org>\n"
+        "- Kingma, D. P. & Ba, J. (2015). Adam: a method for stochastic optimization. *ICLR*. "
+        "[arXiv:1412.6980](https://arxiv.org/abs/1412.6980).\n"
+        "- LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998). Gradient-based learning applied to document "
+        "recognition. *Proceedings of the IEEE*, 86(11), 2278–2324."
+    )  # by author then year, the title standing in for a missing author; the uncited entry is left out
+
+
+def test_cited_keys_are_in_order_of_first_citation(citing_book):
+    notebook = jupytext.read(citing_book / "book/citing.md", fmt="md:myst")
+    assert colab.cited_keys(notebook) == ("blogpost", "kingma2015adam", "lecun1998gradient", "goodfellow2016deep",
+                                          "abadi2016tensorflow")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{cite:p}`nowhere2020`", "book/citing.md: unknown citation key 'nowhere2020' in {cite:p}"),
+    ("{cite:label}`kingma2015adam`", "unsupported role {cite:label}"),
+    ("```{bibliography}\n:all:\n```", "a {bibliography} needs exactly ':filter: docname in docnames'"),
+])
+def test_citations_that_cannot_be_converted_raise_naming_them(citing_book, text, message):
+    chapter = citing_book / "book/citing.md"
+    chapter.write_text(chapter.read_text() + f"\n{text}\n")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        markdown_of(citing_book, "book/citing")
+
+
+def test_committed_notebooks_list_their_chapters_references():
+    for notebook in NOTEBOOKS:
+        cells = nbformat.reads(notebook.read_text(), as_version=4).cells
+        markdown = "\n\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
+        references = markdown[markdown.index("## References"):]
+        assert re.search(r"^- .+\(\d{4}\)\. ", references, re.MULTILINE), f"{notebook.name}: no reference list"
+        assert "{bibliography}" not in references and ":filter:" not in references
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_notebook_exists_and_is_in_sync_with_its_chapter(chapter):
     notebook = chapter.with_suffix(".ipynb")
@@ -323,7 +442,7 @@ def test_chapters_that_train_conv_recurrent_or_generative_models_ask_colab_for_a
 
 def test_a_changed_chapter_makes_its_notebook_stale(tmp_path):
     chapter = CHAPTERS[0]
-    for name in ("_config.yml", "_toc.yml"):
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     shutil.copytree(REPO_ROOT / "book", tmp_path / "book")
     (tmp_path / "code").symlink_to(REPO_ROOT / "code")  # its literalincludes read the package
@@ -360,6 +479,90 @@ def test_figure_directives_are_numbered_with_figure_cells_in_document_order(tmp_
     markdown = markdown_of(tmp_path, "book/ch")
     assert ("![](https://raw.githubusercontent.com/org/repo/dev/book/img/a.png)\n\n**Figure 1.2.** From a file."
             "\n\nFigure 1.2 follows Figure 1.1.") in markdown
+
+
+EXERCISES = """(ch-drill)=
+# Drill
+
+{PLOT}
+{numref}`ex-drill-sum` comes back in {ref}`ex-drill-code`, after {numref}`fig-third-plot`.
+
+## Exercises
+
+:::{exercise} a sum
+:label: ex-drill-sum
+Add $1 + 1$.
+:::
+
+:::{solution} ex-drill-sum
+:class: dropdown
+Two.
+:::
+
+:::{exercise} a warm-up
+:label: ex-drill-warm-up
+:nonumber:
+Stretch.
+:::
+
+:::{exercise} code
+:label: ex-drill-code
+Write it.
+:::
+
+:::{solution} ex-drill-code
+:class: dropdown
+Like this:
+
+```python
+print(f"{x}`")
+```
+:::
+"""
+
+
+def test_exercises_are_numbered_per_chapter_and_solutions_become_details(tmp_path):
+    write_book(tmp_path, [{"book/first": FIRST, "book/drill": EXERCISES.replace("{PLOT}", PLOT)},
+                          {"book/third": "(ch-third)=\n# Third\n\nSee {numref}`ex-drill-code` and "
+                                         "{ref}`ex-drill-sum`.\n"}])
+    markdown = markdown_of(tmp_path, "book/drill")
+    # chapter 2: numbered like its figures (2.1), but with a count of their own; :nonumber: takes no number
+    assert "> **Exercise 2.1: a sum**\n>\n> Add $1 + 1$." in markdown
+    assert "<details><summary>Solution</summary>\n\nTwo.\n\n</details>" in markdown
+    assert "> **Exercise: a warm-up**\n>\n> Stretch." in markdown
+    assert "> **Exercise 2.2: code**" in markdown
+    assert "<details><summary>Solution</summary>\n\nLike this:\n\n```python\nprint(f\"{x}`\")\n```\n\n</details>" \
+        in markdown  # the code fence inside the solution survives
+    assert "Exercise 2.1 comes back in Exercise 2.2, after Figure 2.1." in markdown
+    assert not myst_left(markdown)
+    other = markdown_of(tmp_path, "book/third")
+    assert (f"See [Exercise 2.2]({BASEURL}book/drill.html#ex-drill-code) and "
+            f"[Exercise 2.1]({BASEURL}book/drill.html#ex-drill-sum).") in other
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (":::{exercise} unlabelled\nDo it.\n:::", "exercise 'unlabelled' has no :label:"),
+    (":::{solution} ex-nowhere\n:class: dropdown\nDone.\n:::", "unknown label 'ex-nowhere' in {solution}"),
+])
+def test_exercises_without_a_label_and_solutions_to_no_exercise_raise(small_book, text, message):
+    chapter = small_book / "book/third.md"
+    chapter.write_text(chapter.read_text() + f"\n{text}\n")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        markdown_of(small_book, "book/third")
+
+
+def test_chapter_exercises_are_labelled_numbered_and_referenced_by_number():
+    """Every chapter's exercises are sphinx-exercise directives, numbered n.1, n.2, ... in chapter n, and the
+    prose refers to them by label, never by a typed number."""
+    index, numbers = colab.book_index(), dict(colab.toc_pages())
+    for chapter in CHAPTERS:
+        docname = chapter.relative_to(REPO_ROOT).with_suffix("").as_posix()
+        text = chapter.read_text()
+        assert "{admonition} Exercise" not in text and not re.search(r"\bexercise \d", text, re.IGNORECASE), docname
+        exercises = [label for label in index.labels.values() if label.docname == docname and label.kind == "exercise"]
+        assert [label.number for label in exercises] == [f"{numbers[docname]}.{k}"
+                                                         for k in range(1, len(exercises) + 1)], docname
+        assert len(exercises) >= 3 and text.count(":::{solution} ") == len(exercises), docname
 
 
 def test_repository_url_must_be_github(tmp_path):

@@ -99,8 +99,8 @@ def test_the_expression_reader_follows_github():
     assert evaluate("${{ vars.none && 'no' || '' }}", context) == ""
 
 
-def test_there_are_test_book_and_colab_workflows():
-    assert {p.name for p in WORKFLOWS} >= {"test.yml", "book.yml", "colab.yml"}
+def test_there_are_test_book_colab_and_link_workflows():
+    assert {p.name for p in WORKFLOWS} >= {"test.yml", "book.yml", "colab.yml", "links.yml"}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -239,3 +239,24 @@ def test_colab_workflow_runs_every_chapter_notebook_in_colabs_image_with_this_ch
     chapters = [p for p in (REPO_ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
     assert notebooks == sorted(str(p.relative_to(REPO_ROOT)) for p in chapters)
     assert len(notebooks) >= 14
+
+
+def test_link_workflow_checks_links_weekly_with_execution_off_outside_make_test():
+    links = workflow("links.yml")
+    assert set(links["on"]) == {"schedule", "workflow_dispatch"} and links["on"]["schedule"][0]["cron"]
+    commands = "\n".join(step.get("run", "") for step in links["jobs"]["linkcheck"]["steps"])
+    assert "-b linkcheck" in commands and "nb_execution_mode=off" in commands
+    assert "linkcheck" not in (REPO_ROOT / "Makefile").read_text()  # it needs the network: never in make test
+
+
+def test_release_workflow_attaches_the_html_the_pdf_and_the_wheel_of_a_tested_build():
+    release = workflow("release.yml")
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    job = release["jobs"]["release"]
+    assert job["permissions"] == {"contents": "write"}
+    commands = [step.get("run", "") for step in job["steps"]]
+    order = [next(i for i, c in enumerate(commands) if needle in c)
+             for needle in ("make book", "make test", "make pdf", "gh release create")]
+    assert order == sorted(order), "the release must build and test before it publishes"
+    collected = next(c for c in commands if "dist" in c and "zip" in c)
+    assert "html" in collected and ".pdf" in collected and "pip wheel" in collected

@@ -23,7 +23,15 @@ when that file exists next to the ``.md``. This script writes those notebooks fr
     it (``glue`` echoes ``name = value``): "(printed above)" or "(printed below)", one note per paragraph;
   - ``{math}`x``` becomes ``$x$``;
   - a dropdown admonition becomes ``<details><summary>Title</summary>...</details>``, any other admonition a
-    blockquote that starts with ``> **Title**``; ``{figure}``/``{image}`` become markdown images.
+    blockquote that starts with ``> **Title**``; ``{figure}``/``{image}`` become markdown images;
+  - sphinx-exercise's ``{exercise} title`` (with a ``:label:``) becomes a blockquote that starts with
+    "**Exercise 5.2: title**", numbered per chapter like figures, and ``{solution} label`` becomes
+    ``<details><summary>Solution</summary>...</details>``; ``{numref}``/``{ref}`` to an exercise become
+    "Exercise 5.2".
+  - sphinxcontrib-bibtex citations, from ``references.bib`` (read with pybtex): ``{cite:p}`key``` becomes
+    "(Goodfellow et al., 2014)", ``{cite:t}`` "Goodfellow et al. (2014)", ``{cite:yearpar}`` "(2014)" and
+    ``{cite:empty}`` nothing (several keys and ``{pre}key{post}`` texts as in the book); the ``{bibliography}``
+    directive becomes a markdown list of the chapter's cited works ("Kingma, D. P. & Ba, J. (2015). Adam: ...").
 
   Anything else MyST-only (an unknown label, role or directive, a ``{{ substitution }}``) raises a ValueError
   that names it and the chapter.
@@ -46,7 +54,9 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import pybtex.database
 import yaml
+from pybtex.richtext import Text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETUP_CELL_TAG = "colab-setup"
@@ -67,6 +77,11 @@ DISPLAY_MATH = re.compile(r"\$\$(?P<body>.+?)\$\$(?:[ \t]*\((?P<label>[^()\s]+)\
 #: code span, matched so that a ``{x}`` inside code is not taken for a role.
 ROLE = re.compile(r"(?P<code>``[^\n]+?``|`[^`\n]+`)|(?<!\w)\{(?P<name>[\w:.-]+)\}`(?P<content>[^`]*)`")
 EXPLICIT_TARGET = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.DOTALL)
+#: One target of a citation role, ``{pre}key{post}`` (sphinxcontrib-bibtex's syntax; several are comma-separated).
+CITATION_TARGET = re.compile(r"\s*(?:\{(?P<pre>[^{}]+)\})?\s*(?P<key>[^{}\s,]+)\s*(?:\{(?P<post>[^{}]+)\})?\s*")
+#: A line holding only ``{cite:empty}`` roles (a citation that shows nothing): the line goes.
+EMPTY_CITATION_LINE = re.compile(r"^[ \t]*(?:\{cite:empty\}`[^`]*`[ \t]*)+\n(?:[ \t]*\n)?", re.MULTILINE)
+BIBLIOGRAPHY = "references.bib"
 SUBSTITUTION = re.compile(r"\{\{.*?\}\}")
 COMMENT_LINE = re.compile(r"^%.*(?:\n|$)", re.MULTILINE)
 #: A list item's marker, also in a blockquote.
@@ -265,10 +280,10 @@ class Label:
     """What a label names, as the built book shows it."""
 
     docname: str  #: the page, e.g. "book/cnn/cnn-mnist"
-    kind: str  #: "section", "figure", "equation", "admonition" or "target" (anything else)
-    title: str = ""  #: a section's or admonition's title, a figure's caption
+    kind: str  #: "section", "figure", "equation", "admonition", "exercise" or "target" (anything else)
+    title: str = ""  #: a section's, admonition's or exercise's title, a figure's caption
     anchor: str = ""  #: the HTML id in the page; "" for the page's top
-    number: str = ""  #: "5.3" for a numbered figure or equation
+    number: str = ""  #: "5.3" for a numbered figure, equation or exercise
 
 
 @dataclass
@@ -329,10 +344,18 @@ def _index_sections(markdown: str, docname: str, index: BookIndex, top_seen: boo
     return top_seen
 
 
-def _index_directives(markdown: str, docname: str, index: BookIndex, next_figure: Callable[[], str]) -> None:
-    """Record the ``:name:`` of the admonitions and figures of one markdown cell, numbering captioned figures."""
+def _index_directives(markdown: str, docname: str, index: BookIndex, next_figure: Callable[[], str],
+                      next_exercise: Callable[[], str]) -> None:
+    """Record the ``:name:`` of the admonitions and figures of one markdown cell, numbering captioned figures, and
+    the ``:label:`` of its exercises, numbering those without ``:nonumber:`` (sphinx-exercise numbers them as
+    Sphinx numbers figures: per chapter, in document order)."""
     def record(name: str, argument: str, options: dict[str, str], content: str) -> str:
-        if "name" in options:
+        if name == "exercise":
+            if "label" not in options:
+                raise ValueError(f"{docname}.md: exercise {argument!r} has no :label:")
+            number = "" if "nonumber" in options else next_exercise()
+            index.add(options["label"], Label(docname, "exercise", argument, html_id(options["label"]), number))
+        elif "name" in options:
             label = options["name"]
             if name == "figure":
                 number = next_figure() if content.strip() else ""
@@ -345,10 +368,11 @@ def _index_directives(markdown: str, docname: str, index: BookIndex, next_figure
     walk_directives(markdown, record)
 
 
-def index_page(notebook: nbformat.NotebookNode, docname: str, index: BookIndex,
-               next_figure: Callable[[], str], next_equation: Callable[[], str]) -> None:
-    """Record one page's labels: sections, admonitions, figures and labelled equations, numbering the figures
-    Sphinx numbers (a caption, a name and an output) and the labelled equations, each in document order."""
+def index_page(notebook: nbformat.NotebookNode, docname: str, index: BookIndex, next_figure: Callable[[], str],
+               next_equation: Callable[[], str], next_exercise: Callable[[], str]) -> None:
+    """Record one page's labels: sections, admonitions, figures, exercises and labelled equations, numbering the
+    figures Sphinx numbers (a caption, a name and an output), the exercises and the labelled equations, each in
+    document order."""
     top_seen = False
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -359,7 +383,7 @@ def index_page(notebook: nbformat.NotebookNode, docname: str, index: BookIndex,
                                                  html_id(options["name"]), next_figure() if numbered else ""))
             continue
         top_seen = _index_sections(cell.source, docname, index, top_seen)
-        _index_directives(cell.source, docname, index, next_figure)
+        _index_directives(cell.source, docname, index, next_figure, next_exercise)
         for piece, is_code in split_code(cell.source):
             for match in DISPLAY_MATH.finditer("" if is_code else piece):
                 if match["label"]:
@@ -376,12 +400,12 @@ def _source_stamp(root: Path) -> tuple[tuple[str, int], ...]:
 def _book_index(root: Path, stamp: tuple[tuple[str, int], ...]) -> BookIndex:
     """The book's labels; ``stamp`` (the pages' modification times) only makes a changed page a new cache key."""
     index = BookIndex()
-    counters: dict[int | None, tuple[Callable[[], str], Callable[[], str]]] = {}
+    counters: dict[int | None, tuple[Callable[[], str], ...]] = {}
     for docname, number in toc_pages(root):
         path = root / f"{docname}.md"
         if path.is_file():  # Sphinx counts per chapter number: unnumbered pages share one count
-            next_figure, next_equation = counters.setdefault(number, (_counter(number), _counter(number)))
-            index_page(jupytext.read(path, fmt="md:myst"), docname, index, next_figure, next_equation)
+            figure, equation, exercise = counters.setdefault(number, tuple(_counter(number) for _ in range(3)))
+            index_page(jupytext.read(path, fmt="md:myst"), docname, index, figure, equation, exercise)
     return index
 
 
@@ -445,6 +469,13 @@ class Context:
     index: BookIndex
     settings: Mapping[str, str]
     sites: tuple[GlueSite, ...] = ()
+    bibliography: Mapping[str, pybtex.database.Entry] = field(default_factory=dict)  #: references.bib's entries
+    cited: tuple[str, ...] = ()  #: the keys the chapter cites, in order of first citation
+
+    def entry(self, key: str, role: str) -> pybtex.database.Entry:
+        if key not in self.bibliography:
+            raise ValueError(f"{self.docname}.md: unknown citation key {key!r} in {{{role}}} (not in {BIBLIOGRAPHY})")
+        return self.bibliography[key]
 
     def label(self, name: str, role: str) -> Label:
         if name not in self.index.labels:
@@ -503,12 +534,14 @@ def find_role(markdown: str) -> re.Match | None:
 
 
 def numref_text(content: str, context: Context) -> str:
-    """``{numref}`label``` as "Figure 5.2"; ``{numref}`Text %s <label>``` with the number for ``%s``."""
+    """``{numref}`label``` as "Figure 5.2" or "Exercise 5.2"; ``{numref}`Text %s <label>``` with the number for
+    ``%s``."""
     text, name = _target(content)
     label = context.label(name, "numref")
-    if label.kind != "figure" or not label.number:
-        raise ValueError(f"{context.docname}.md: {{numref}} {name!r} is not a numbered figure")
-    words = text.replace("%s", label.number).replace("{number}", label.number) if text else f"Figure {label.number}"
+    if label.kind not in ("figure", "exercise") or not label.number:
+        raise ValueError(f"{context.docname}.md: {{numref}} {name!r} is not a numbered figure or exercise")
+    words = (text.replace("%s", label.number).replace("{number}", label.number) if text
+             else f"{label.kind.capitalize()} {label.number}")
     return context.link(words, label)
 
 
@@ -526,6 +559,8 @@ def ref_text(content: str, context: Context, before: str) -> str:
     "the section *Title*" for a section ("*Title*" right after the word "section"); on another page, a link."""
     text, name = _target(content)
     label = context.label(name, "ref")
+    if label.kind == "exercise" and not text and label.number:
+        return context.link(f"Exercise {label.number}", label)
     if not text and not label.title:
         raise ValueError(f"{context.docname}.md: {{ref}} {name!r} names no section or title; give it a text")
     if text or label.docname != context.docname:
@@ -600,8 +635,169 @@ def _blocks(markdown: str) -> list[str]:
     return BLOCK_START.split(markdown)
 
 
+# --- citations (sphinxcontrib-bibtex) ---------------------------------------------------------------------------
+
+def _bibliography_stamp(root: Path) -> int:
+    path = root / BIBLIOGRAPHY
+    return path.stat().st_mtime_ns if path.is_file() else 0
+
+
+@cache
+def _read_bibliography(root: Path, stamp: int) -> dict[str, pybtex.database.Entry]:
+    """``references.bib``'s entries by key ({} when there is none); ``stamp`` only makes a changed file a new key."""
+    path = root / BIBLIOGRAPHY
+    return dict(pybtex.database.parse_file(str(path)).entries) if stamp else {}
+
+
+def read_bibliography(root: Path = REPO_ROOT) -> dict[str, pybtex.database.Entry]:
+    """The entries of the book's ``references.bib``, by key."""
+    return _read_bibliography(root, _bibliography_stamp(root))
+
+
+def citation_targets(content: str) -> list[re.Match]:
+    """The ``{pre}key{post}`` targets of one citation role's content."""
+    return [CITATION_TARGET.fullmatch(part) or _malformed(content) for part in content.split(",")]
+
+
+def _malformed(content: str) -> re.Match:
+    raise ValueError(f"malformed citation target {content!r}")
+
+
+def cited_keys(notebook: nbformat.NotebookNode) -> tuple[str, ...]:
+    """The citation keys of a notebook's markdown cells (outside code), in order of first citation."""
+    keys: dict[str, None] = {}
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for piece, is_code in split_code(cell.source):
+            for match in ROLE.finditer("" if is_code else piece):
+                if match["name"] and (match["name"] == "cite" or match["name"].startswith("cite:")):
+                    keys.update((target["key"], None) for target in citation_targets(match["content"]))
+    return tuple(keys)
+
+
+def latex_text(value: str) -> str:
+    """A BibTeX field as plain text: braces dropped, ``--`` as an en dash."""
+    return Text.from_latex(value).render_as("text").replace("--", "–")
+
+
+def _people(entry: pybtex.database.Entry) -> list[pybtex.database.Person]:
+    return list(entry.persons.get("author", []))
+
+
+def _is_others(person: pybtex.database.Person) -> bool:
+    return str(person) == "others"
+
+
+def _last_name(person: pybtex.database.Person) -> str:
+    return latex_text(" ".join(person.prelast_names + person.last_names))
+
+
+def citation_author(entry: pybtex.database.Entry) -> str:
+    """The author part of an author-year citation, as the book shows it: "Kingma and Ba", "Goodfellow et al."
+    (three or more, or a list that ends in "others"), or the title when there is no author."""
+    people = _people(entry)
+    if not people:
+        return latex_text(entry.fields["title"])
+    if len(people) >= 3 or _is_others(people[-1]):
+        return f"{_last_name(people[0])} et al."
+    return " and ".join(_last_name(person) for person in people)
+
+
+def citation_year(entry: pybtex.database.Entry) -> str:
+    return entry.fields.get("year", "n.d.")
+
+
+def citation_text(name: str, content: str, context: Context) -> str:
+    """A citation role as text: ``{cite:p}`` "(Kingma and Ba, 2015)", ``{cite:t}`` "Kingma and Ba (2015)",
+    ``{cite:yearpar}`` "(2015)", ``{cite:year}`` "2015", ``{cite:empty}`` nothing; several keys are joined with
+    "; ", and a ``{pre}key{post}`` target gets its texts as in the book ("Chollet (2017, §4.5)")."""
+    role = name.removeprefix("cite:") if name != "cite" else "p"
+    if role not in ("p", "t", "year", "yearpar", "empty"):
+        raise ValueError(f"{context.docname}.md: unsupported role {{{name}}}`{content}`")
+    parts = []
+    for target in citation_targets(content):
+        entry = context.entry(target["key"], name)
+        inner = citation_year(entry) if role != "p" else f"{citation_author(entry)}, {citation_year(entry)}"
+        inner = " ".join(filter(None, [target["pre"], inner])) + (f", {target['post']}" if target["post"] else "")
+        parts.append(f"{citation_author(entry)} ({inner})" if role == "t" else inner)
+    if role == "empty":
+        return ""
+    return f"({'; '.join(parts)})" if role in ("p", "yearpar") else "; ".join(parts)
+
+
+def _reference_authors(people: list[pybtex.database.Person]) -> str:
+    """"Simard, P. Y., Steinkraus, D. & Platt, J. C.", "Abadi, M. et al." (a list that ends in "others")."""
+    def name(person: pybtex.database.Person) -> str:
+        initials = " ".join(f"{part[0]}." if "-" not in part else "-".join(f"{p[0]}." for p in part.split("-"))
+                            for part in map(latex_text, person.first_names + person.middle_names))
+        return f"{_last_name(person)}, {initials}" if initials else _last_name(person)
+
+    others = bool(people) and _is_others(people[-1])
+    names = [name(person) for person in (people[:-1] if others else people)]
+    if others:
+        return f"{', '.join(names)} et al."
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} & {names[-1]}"
+
+
+def _sentence(text: str) -> str:
+    """``text`` ended with a full stop, unless it already ends a sentence ("?", "!", ".", also in italics)."""
+    return text if text.rstrip("*").endswith((".", "?", "!")) else f"{text}."
+
+
+def reference_markdown(entry: pybtex.database.Entry) -> str:
+    """One reference as the book's hand-written lists had it: authors (year). Title. *Venue*, volume(number),
+    pages. Publisher. arXiv link, URL, note."""
+    fields = {key.lower(): latex_text(value) for key, value in entry.fields.items()}
+    people, title = _people(entry), fields["title"]
+    italic_title = entry.type in ("book", "misc", "mastersthesis", "phdthesis")
+    title = f"*{title}*" if italic_title else title
+    year = fields.get("year")
+    if people:
+        parts = [f"{_reference_authors(people)} ({year})." if year else _sentence(_reference_authors(people)),
+                 _sentence(title)]
+    else:
+        parts = [_sentence(title)]
+    pages = fields.get("pages", "")
+    if entry.type == "article":
+        volume = fields.get("volume", "") + (f"({fields['number']})" if "number" in fields else "")
+        parts.append(", ".join(filter(None, [f"*{fields['journal']}*", volume, pages])) + ".")
+    elif entry.type in ("inproceedings", "incollection"):
+        prefix = "In " if entry.type == "incollection" else ""
+        edition = f"{fields['edition']} ed." if "edition" in fields else ""
+        parts.append(prefix + ", ".join(filter(None, [f"*{fields['booktitle']}*", edition, pages])) + ".")
+    elif entry.type in ("mastersthesis", "phdthesis"):
+        parts.append(", ".join(filter(None, [fields.get("type"), fields.get("school")])) + ".")
+    venue = fields.get("howpublished", "")
+    if not people and year:
+        venue = ", ".join(filter(None, [venue, year]))
+    parts += [f"{venue}." if venue else "", f"{fields['publisher']}." if "publisher" in fields else ""]
+    if "eprint" in fields:
+        parts.append(f"[arXiv:{fields['eprint']}](https://arxiv.org/abs/{fields['eprint']}).")
+    if "url" in fields:
+        parts.append(f"<{fields['url']}>")
+    if "note" in fields:
+        parts.append(f"({fields['note']}.)")
+    return " ".join(filter(None, parts))
+
+
+def _reference_order(entry: pybtex.database.Entry) -> tuple[str, str, str]:
+    people = [person for person in _people(entry) if not _is_others(person)]
+    first = " ".join(_last_name(person) for person in people) or latex_text(entry.fields["title"])
+    return first.lower(), entry.fields.get("year", ""), latex_text(entry.fields["title"]).lower()
+
+
+def bibliography_markdown(context: Context) -> str:
+    """The chapter's ``{bibliography}``: a markdown list of the works it cites, by author then year."""
+    entries = sorted((context.entry(key, "cite") for key in context.cited), key=_reference_order)
+    if not entries:
+        raise ValueError(f"{context.docname}.md: a {{bibliography}} but no citation in the chapter")
+    return "\n".join(f"- {reference_markdown(entry)}" for entry in entries)
+
+
 def replace_roles(markdown: str, position: int, context: Context) -> str:
     """Every role of markdown cell ``position`` as plain markdown; an unsupported role raises."""
+    markdown = EMPTY_CITATION_LINE.sub("", markdown)
     markdown = "".join(replace_glue(block, position, context) for block in _blocks(markdown))
 
     def replace(match: re.Match) -> str:
@@ -616,6 +812,8 @@ def replace_roles(markdown: str, position: int, context: Context) -> str:
             return doc_text(content, context)
         if name == "math":
             return f"${content}$"
+        if name == "cite" or name.startswith("cite:"):
+            return citation_text(name, content, context)
         raise ValueError(f"{context.docname}.md: unsupported role {{{name}}}`{content}`")
 
     return sub_roles(markdown, replace)
@@ -647,6 +845,17 @@ def render_directive(name: str, argument: str, options: Mapping[str, str], conte
             title, content = {"seealso": "See also"}.get(name, name.capitalize()), f"{argument}\n{content}".strip("\n")
         dropdown = name == "dropdown" or "dropdown" in options.get("class", "").split()
         return admonition_markdown(title, content, dropdown)
+    if name == "exercise":  # indexed with its :label: (book_index raises when it has none)
+        number = context.label(options["label"], "exercise").number
+        title = f"Exercise {number}" if number else "Exercise"
+        return admonition_markdown(f"{title}: {argument}" if argument else title, content, dropdown=False)
+    if name == "solution":
+        context.label(argument, "solution")  # the exercise it solves must exist
+        return admonition_markdown("Solution", content, dropdown=True)
+    if name == "bibliography":
+        if options != {"filter": "docname in docnames"} or argument or content.strip():
+            raise ValueError(f"{context.docname}.md: a {{bibliography}} needs exactly ':filter: docname in docnames'")
+        return bibliography_markdown(context)
     if name in ("figure", "image"):
         number = context.index.labels[options["name"]].number if "name" in options else ""
         return figure_markdown(argument, options, content.strip() if name == "figure" else "", number)
@@ -720,7 +929,8 @@ def make_notebook(chapter: Path, settings: dict[str, str] | None = None, root: P
     notebook = jupytext.read(chapter, fmt="md:myst")
     accelerator = (notebook.metadata.get("mlbook") or {}).get("accelerator")
     docname = chapter.relative_to(root).with_suffix("").as_posix()
-    context = Context(chapter, docname, book_index(root), settings, tuple(glue_sites(notebook)))
+    context = Context(chapter, docname, book_index(root), settings, tuple(glue_sites(notebook)),
+                      read_bibliography(root), cited_keys(notebook))
     setup = nbformat.v4.new_code_cell(setup_cell_source(settings), metadata={"tags": [SETUP_CELL_TAG]})
     notebook.cells = [setup, *_cells(notebook, context, root)]
     for index, cell in enumerate(notebook.cells):

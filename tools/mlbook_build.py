@@ -13,7 +13,8 @@ It serves MathJax from the build itself (the ``django-static-mathjax`` wheel car
 a downloaded or locally built book renders with no network.
 
 It also exposes ``{{ mlbook_profile }}`` and ``{{ mlbook_fingerprint }}`` as MyST substitutions for the build
-report page.
+report page, and lets the ``singlehtml`` builder of the PDF edition (``tools/pdf.py``) render every node the
+``html`` builder renders (:func:`inherit_html_handlers`).
 """
 
 from __future__ import annotations
@@ -149,7 +150,23 @@ def deduplicate_script_files(app: Sphinx, pagename: str, templatename: str, cont
         context["script_files"] = unique
 
 
+def inherit_html_handlers(app: Sphinx) -> None:
+    """For the ``singlehtml`` builder (``make pdf``), use every node handler registered for ``html``.
+
+    Sphinx looks up the visitors of custom nodes by builder *name* and falls back to the builder's *format* only
+    when no extension registered anything for that name. sphinx-exercise registers its nodes for ``singlehtml``
+    too, so every handler registered for ``html`` alone (myst-nb's ``HideCodeCellNode``, ...) would be missing
+    there and the single-page build would fail. Handlers registered for ``singlehtml`` itself take precedence.
+    The ``html`` builder is unaffected.
+    """
+    if app.builder.name != "singlehtml":
+        return
+    handlers = app.registry.translation_handlers
+    handlers["singlehtml"] = {**handlers.get("html", {}), **handlers.get("singlehtml", {})}
+
+
 def setup(app: Sphinx) -> dict[str, object]:
+    app.connect("builder-inited", inherit_html_handlers)
     # priority < 500 so it runs before extensions that read the config at config-inited
     app.connect("config-inited", on_config_inited, priority=400)
     app.connect("build-finished", copy_mathjax)
