@@ -236,6 +236,77 @@ def test_every_cited_key_is_in_references_bib():
     assert not set(entries) - set(cited), f"in references.bib but cited nowhere: {set(entries) - set(cited)}"
 
 
+#: A glossary role, ``{term}`x``` or ``{term}`text <x>```, and its explicit target (Sphinx's syntax).
+TERM_ROLE = re.compile(r"\{term\}`([^`]*)`")
+EXPLICIT_TARGET = re.compile(r"^(.+?)\s*<([^<>]*)>$", re.DOTALL)
+
+
+def term_key(term: str) -> str:
+    """How Sphinx finds a glossary term: whitespace collapsed, and (its fallback) whatever the case."""
+    return " ".join(term.split()).lower()
+
+
+def glossary_entries() -> list[list[str]]:
+    """The entries of book/glossary.md's glossary, each the list of its terms: consecutive unindented lines name one
+    entry, a `` : `` classifier is not part of a term, and the indented lines are the definition."""
+    body = re.search(r"^```\{glossary\}\n(.*?)^```$", (REPO_ROOT / "book/glossary.md").read_text(),
+                     re.MULTILINE | re.DOTALL)[1]
+    entries: list[list[str]] = []
+    previous = ""
+    for line in body.split("\n"):
+        if line and not line[0].isspace() and not line.startswith(":"):
+            term = re.split(r" +: +", line)[0].strip()
+            if previous and not previous[0].isspace() and not previous.startswith(":"):
+                entries[-1].append(term)
+            else:
+                entries.append([term])
+        previous = line
+    return entries
+
+
+def term_targets(text: str) -> list[str]:
+    """The glossary terms that ``{term}`` roles in ``text`` link to."""
+    targets = []
+    for role in TERM_ROLE.finditer(text):
+        explicit = EXPLICIT_TARGET.match(role[1])
+        targets.append(explicit[2] if explicit else role[1])
+    return targets
+
+
+def test_every_linked_term_is_in_the_glossary_and_every_entry_is_linked():
+    """Sphinx only warns about a {term} that no glossary defines; here it fails. Each glossary entry is linked from
+    a chapter (the first use of the term there), and each chapter links several."""
+    entries = glossary_entries()
+    entry_of = {term_key(term): n for n, terms in enumerate(entries) for term in terms}
+    assert len(entry_of) == sum(map(len, entries)), "a glossary term is defined twice (whatever its case)"
+    assert len(entries) >= 40, f"only {len(entries)} glossary entries"
+    linked: dict[int, set[str]] = {}
+    unknown = []
+    for page in [*chapter_sources(), REPO_ROOT / "book/intro.md", REPO_ROOT / "book/glossary.md"]:
+        for target in term_targets(page.read_text()):
+            if term_key(target) not in entry_of:
+                unknown.append(f"{page.relative_to(REPO_ROOT)}: {target!r}")
+            elif page.name != "glossary.md":
+                linked.setdefault(entry_of[term_key(target)], set()).add(page.stem)
+    assert not unknown, f"{{term}} links to terms that book/glossary.md does not define: {unknown}"
+    unlinked = [terms[0] for n, terms in enumerate(entries) if n not in linked]
+    assert not unlinked, f"glossary entries that no chapter links: {unlinked}"
+    for page in CHAPTER_PAGES:
+        count = len({entry_of[term_key(target)] for target in term_targets((REPO_ROOT / f"{page}.md").read_text())})
+        assert count >= 5, f"{page} links only {count} glossary entries"
+
+
+def test_the_glossary_is_in_the_reference_part_and_links_the_index():
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    reference = next(part for part in toc["parts"] if part["caption"] == "Reference")
+    files = [entry["file"] for entry in reference["chapters"]]
+    assert files.index("book/glossary") == files.index("book/api") - 1
+    glossary = (REPO_ROOT / "book/glossary.md").read_text()
+    assert "```{glossary}\n:sorted:\n" in glossary
+    # sphinx-book-theme links no index page; genindex.html lists the glossary's terms and the API's objects
+    assert "{ref}`genindex`" in glossary
+
+
 def test_every_chapter_ends_with_its_bibliography():
     for chapter in chapter_sources():
         text = chapter.read_text()

@@ -176,6 +176,98 @@ def test_doc_becomes_a_link_and_math_dollars(small_book):
             "maths $x^2$.") in markdown
 
 
+GLOSSARY = """(ch-glossary)=
+# Glossary
+
+```{glossary}
+:sorted:
+
+latent space
+  The space of the codes; see {term}`logit`.
+
+KL divergence
+Kullback–Leibler divergence
+  A divergence.
+
+logit : score
+  A score.
+```
+"""
+
+TERMS = """(ch-terms)=
+# Terms
+
+Codes live in the {term}`latent space`; {term}`logits <logit>` are scores, the {term}`Latent
+space` again, the {term}`Kullback–Leibler divergence` and {term}`KL divergence <kl   divergence>`.
+"""
+
+
+def with_glossary(root: Path, glossary: str = GLOSSARY) -> None:
+    """A glossary page, as book/glossary.md: in an unnumbered part of the small book's toc, with no kernelspec."""
+    toc = json.loads((root / "_toc.yml").read_text())
+    toc["parts"].append({"caption": "Reference", "chapters": [{"file": "book/glossary"}]})
+    (root / "_toc.yml").write_text(json.dumps(toc))
+    (root / "book/glossary.md").write_text(glossary)
+
+
+@pytest.fixture
+def glossary_book(tmp_path: Path) -> Path:
+    """One chapter that links glossary terms in every supported way, and the glossary that defines them."""
+    write_book(tmp_path, [{"book/terms": TERMS}])
+    with_glossary(tmp_path)
+    return tmp_path
+
+
+def test_glossary_terms_are_indexed_with_the_anchors_sphinx_gives_them(glossary_book):
+    terms = colab.book_index(glossary_book).terms
+    assert {key: (label.docname, label.anchor) for key, label in terms.items()} == {
+        "latent space": ("book/glossary", "term-latent-space"),
+        "kl divergence": ("book/glossary", "term-KL-divergence"),  # each line of an entry is a term of its own
+        "kullback–leibler divergence": ("book/glossary", "term-KullbackLeibler-divergence"),
+        "logit": ("book/glossary", "term-logit"),  # the classifier after " : " is not part of the term
+    }
+
+
+def test_term_becomes_a_link_to_its_entry_in_the_published_glossary(glossary_book):
+    markdown = markdown_of(glossary_book, "book/terms")
+    page = f"{BASEURL}book/glossary.html"
+    assert (f"Codes live in the [latent space]({page}#term-latent-space); [logits]({page}#term-logit) are scores, "
+            f"the [Latent\nspace]({page}#term-latent-space) again, the "
+            f"[Kullback–Leibler divergence]({page}#term-KullbackLeibler-divergence) and "
+            f"[KL divergence]({page}#term-KL-divergence).") in markdown  # found whatever the case and the spacing
+    assert not myst_left(markdown)
+
+
+@pytest.mark.parametrize("term", [
+    "latent space", "KL divergence", "Kullback–Leibler divergence", "mAP", "1×1 convolution", "x.y_z",
+    "ReLU (rectified linear unit)", "Schrödinger's équation", "  spaces   inside ", "Søren's Straße, œuvre",
+    "øđħıłŧƀƃƈƌƒƙƚƞƥƫƭƴƶǥȥȴȵȶȷȼȿɀɇɉɋɍɏßæœȸȹ",  # every letter that Sphinx transliterates
+])
+def test_term_anchors_are_the_ids_sphinx_gives_glossary_terms(term):
+    from sphinx.util.nodes import _make_id  # make_id(env, document, "term", term) applies it to "term-" + term
+
+    assert colab.term_id(term) == _make_id(f"term-{term}")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("Latent Space", "glossary term 'Latent Space' is defined twice: book/glossary and book/glossary"),
+    ("latent-space", "glossary terms 'latent space' and 'latent-space' have the same anchor 'term-latent-space'"),
+    ("*logit*", "book/glossary.md: glossary term '*logit*' has markup"),
+])
+def test_glossary_terms_that_sphinx_would_not_link_as_expected_raise(glossary_book, line, message):
+    (glossary_book / "book/glossary.md").write_text(GLOSSARY.replace("logit : score", line))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        colab.book_index(glossary_book)
+
+
+def test_the_books_glossary_is_indexed_and_the_notebooks_link_to_it():
+    terms = colab.book_index().terms
+    assert terms["latent space"] == colab.Label("book/glossary", "term", "latent space", "term-latent-space")
+    assert terms["elbo"].anchor == "term-ELBO" and terms["kl divergence"].anchor == "term-KL-divergence"
+    vae = (REPO_ROOT / "book/generative/vae.ipynb").read_text()
+    assert f"({colab.book_settings()['baseurl']}book/glossary.html#term-latent-space)" in vae
+
+
 def test_glue_says_where_the_value_is_printed(small_book):
     markdown = markdown_of(small_book, "book/third")
     assert "Early is `early` (printed above). Page" in markdown
@@ -217,6 +309,7 @@ def test_label_lines_disappear(small_book):
     ("{numref}`fig-third-uncaptioned`", "is not a numbered figure"),
     ("{download}`data.csv`", "unsupported role {download}"),
     ("{glue:figure}`early`", "unsupported role {glue:figure}"),
+    ("{term}`nowhere`", "book/third.md: unknown glossary term 'nowhere' in {term}"),
     ("```{eval-rst}\n.. note:: x\n```", "unsupported directive {eval-rst}"),
     ("Profile {{ mlbook_profile }}", "unsupported substitution"),
     ("\\begin{align}\nx\n\\end{align}", "unsupported amsmath environment"),

@@ -22,6 +22,9 @@ when that file exists next to the ``.md``. This script writes those notebooks fr
   - ``{glue:text}`name:fmt``` (and ``{glue}``, ``{glue:md}``) becomes ```name``` with where the notebook prints
     it (``glue`` echoes ``name = value``): "(printed above)" or "(printed below)", one note per paragraph;
   - ``{math}`x``` becomes ``$x$``;
+  - ``{term}`x``` and ``{term}`text <x>``` (Sphinx's glossary role) become a link to the term's entry in the
+    published glossary (the page whose ``{glossary}`` directive defines it), with the anchor Sphinx gives a
+    glossary term, ``term-`` and the term as an id ("#term-latent-space");
   - a dropdown admonition becomes ``<details><summary>Title</summary>...</details>``, any other admonition a
     blockquote that starts with ``> **Title**``; ``{figure}``/``{image}`` become markdown images;
   - sphinx-exercise's ``{exercise} title`` (with a ``:label:``) becomes a blockquote that starts with
@@ -47,6 +50,7 @@ import html
 import posixpath
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -95,6 +99,16 @@ ADMONITIONS = ("admonition", "note", "tip", "hint", "important", "warning", "cau
                "error", "seealso", "dropdown")
 #: Cell tags with which myst-nb renders no output, so a figure in such a cell is not numbered.
 NO_OUTPUT_TAGS = frozenset({"remove-cell", "remove-output"})
+#: What Sphinx's glossary takes for a term's classifier, `` : ``, after the term on its line.
+TERM_CLASSIFIER = re.compile(r" +: +")
+#: Markup in a glossary term, whose rendered text (and so its anchor) this script does not work out.
+TERM_MARKUP = re.compile(r"[`*_\[\]{}$<>\\]")
+#: The letters that Sphinx transliterates before it drops what is not ASCII from an id
+#: (``sphinx.util.nodes._non_id_translate`` and ``_non_id_translate_digraphs``, Sphinx 7.4).
+SPHINX_ID_TRANSLATION = str.maketrans({
+    **dict(zip("øđħıłŧƀƃƈƌƒƙƚƞƥƫƭƴƶǥȥȴȵȶȷȼȿɀɇɉɋɍɏ", "odhiltbbcdfklnpttyzgzlntjcszejqry")),
+    "ß": "sz", "æ": "ae", "œ": "oe", "ȸ": "db", "ȹ": "qp",
+})
 
 
 # --- settings and the table of contents -------------------------------------------------------------------------
@@ -280,7 +294,7 @@ class Label:
     """What a label names, as the built book shows it."""
 
     docname: str  #: the page, e.g. "book/cnn/cnn-mnist"
-    kind: str  #: "section", "figure", "equation", "admonition", "exercise" or "target" (anything else)
+    kind: str  #: "section", "figure", "equation", "admonition", "exercise", "term" or "target" (anything else)
     title: str = ""  #: a section's, admonition's or exercise's title, a figure's caption
     anchor: str = ""  #: the HTML id in the page; "" for the page's top
     number: str = ""  #: "5.3" for a numbered figure, equation or exercise
@@ -292,16 +306,61 @@ class BookIndex:
 
     labels: dict[str, Label] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
+    terms: dict[str, Label] = field(default_factory=dict)  #: glossary terms, by :func:`term_key`
 
     def add(self, name: str, label: Label) -> None:
         if name in self.labels:
             raise ValueError(f"label {name!r} is defined twice: {self.labels[name].docname} and {label.docname}")
         self.labels[name] = label
 
+    def add_term(self, label: Label) -> None:
+        """Record a glossary term (``label.title``); Sphinx finds a term whatever its case, and gives two terms
+        whose ids clash a numbered id instead, so either is refused here."""
+        key = term_key(label.title)
+        if key in self.terms:
+            raise ValueError(f"glossary term {label.title!r} is defined twice: {self.terms[key].docname} and "
+                             f"{label.docname}")
+        if clash := next((term for term in self.terms.values() if term.anchor == label.anchor), None):
+            raise ValueError(f"glossary terms {clash.title!r} and {label.title!r} have the same anchor "
+                             f"{label.anchor!r}")
+        self.terms[key] = label
+
 
 def html_id(label: str) -> str:
     """The HTML id docutils gives a label (lower case, runs of other characters as one hyphen)."""
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def term_key(term: str) -> str:
+    """How the ``{term}`` role finds a glossary term: its whitespace collapsed, and, as Sphinx falls back to,
+    whatever its case."""
+    return " ".join(term.split()).lower()
+
+
+def term_id(term: str) -> str:
+    """The HTML id Sphinx gives a glossary term (``make_id(env, document, "term", term)``): ``term-`` and the
+    term with its case kept, a few letters transliterated, other non-ASCII dropped after NFKD decomposition
+    ("é" to "e", "–" to nothing), and runs of characters other than letters, digits, "." and "_" as one hyphen:
+    "latent space" becomes "term-latent-space", "KL divergence" "term-KL-divergence"."""
+    text = f"term-{term}".translate(SPHINX_ID_TRANSLATION)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^a-zA-Z0-9._]+", "-", " ".join(text.split()))
+    return re.sub(r"^[-0-9._]+|-+$", "", text)
+
+
+def glossary_terms(content: str, docname: str) -> list[str]:
+    """The terms of a ``{glossary}`` directive's ``content``, as Sphinx reads them: each line that is not
+    indented (several lines in a row name one entry), without a `` : `` classifier; ``..`` lines are comments.
+    A term with inline markup is refused, since its anchor comes from the rendered text."""
+    terms = []
+    for line in content.split("\n"):
+        if not line or line[0].isspace() or line.startswith(".. "):
+            continue
+        term = TERM_CLASSIFIER.split(line)[0].strip()
+        if TERM_MARKUP.search(term):
+            raise ValueError(f"{docname}.md: glossary term {term!r} has markup; write it as plain text")
+        terms.append(term)
+    return terms
 
 
 def figure_options(cell: nbformat.NotebookNode) -> dict[str, str]:
@@ -350,7 +409,10 @@ def _index_directives(markdown: str, docname: str, index: BookIndex, next_figure
     the ``:label:`` of its exercises, numbering those without ``:nonumber:`` (sphinx-exercise numbers them as
     Sphinx numbers figures: per chapter, in document order)."""
     def record(name: str, argument: str, options: dict[str, str], content: str) -> str:
-        if name == "exercise":
+        if name == "glossary":
+            for term in glossary_terms(content, docname):
+                index.add_term(Label(docname, "term", term, term_id(term)))
+        elif name == "exercise":
             if "label" not in options:
                 raise ValueError(f"{docname}.md: exercise {argument!r} has no :label:")
             number = "" if "nonumber" in options else next_exercise()
@@ -584,6 +646,17 @@ def doc_text(content: str, context: Context) -> str:
     return context.link(text or context.index.titles[docname], Label(docname, "section"))
 
 
+def term_text(content: str, context: Context) -> str:
+    """``{term}`x``` or ``{term}`text <x>``` as a link to glossary term ``x`` in the published book, with the
+    role's own words ("x" as written, or "text")."""
+    text, name = _target(content)
+    label = context.index.terms.get(term_key(name))
+    if label is None:
+        raise ValueError(f"{context.docname}.md: unknown glossary term {name!r} in {{term}} (no {{glossary}} of "
+                         "the book defines it)")
+    return context.link(text or name, label)
+
+
 def glue_place(name: str, position: int, sites: tuple[GlueSite, ...]) -> str:
     """Where the notebook prints the echo of glued ``name``, seen from cell ``position``: "printed above" (a code
     cell at or before it glues the name), "printed below", or, when no cell visibly does, a vaguer truth."""
@@ -812,6 +885,8 @@ def replace_roles(markdown: str, position: int, context: Context) -> str:
             return doc_text(content, context)
         if name == "math":
             return f"${content}$"
+        if name == "term":
+            return term_text(content, context)
         if name == "cite" or name.startswith("cite:"):
             return citation_text(name, content, context)
         raise ValueError(f"{context.docname}.md: unsupported role {{{name}}}`{content}`")
