@@ -344,8 +344,10 @@ def test_reference_labels_read_like_the_citations_and_tell_alike_ones_apart():
     entries = pybtex.database.parse_file(str(REPO_ROOT / "references.bib")).entries
     labels = list(mlbook_citations.AuthorYearLabelStyle().format_labels(
         [entries[key] for key in ("kingma2015adam", "gatys2015neural", "gatys2015texture", "abadi2016tensorflow",
-                                  "mlnotebookyolo")]))
+                                  "mlnotebookyolo", "mlnotebook2017gan", "mlnotebook2017cnnbasics")]))
+    # Works without an author are labelled by where they appeared, not by the title their entry shows next.
     assert labels == ["Kingma and Ba, 2015", "Gatys et al., 2015a", "Gatys et al., 2015b", "Abadi et al., 2016",
-                      "Humble YOLO implementation in Keras"]
+                      "Machine Learning Notebook blog", "Machine Learning Notebook blog, 2017a",
+                      "Machine Learning Notebook blog, 2017b"]
     style = mlbook_citations.RoundAuthorYearReferenceStyle()
     assert (style.bracket_parenthetical.left, style.bracket_parenthetical.right) == ("(", ")")

@@ -52,12 +52,14 @@ def _last_name(person: Person) -> str:
 
 
 def author_year_label(entry: Entry) -> str:
-    """"Kingma and Ba, 2015", "Goodfellow et al., 2014"; the title for a work without an author."""
+    """"Kingma and Ba, 2015", "Goodfellow et al., 2014"; a work without an author is labelled by where it was
+    published ("Machine Learning Notebook blog, 2017"), so that its list entry does not show its title twice."""
     people = list(entry.persons.get("author", []))
     year = entry.fields.get("year", "")
     if not people:
-        title = Text.from_latex(entry.fields["title"]).render_as("text")
-        return f"{title}, {year}" if year else title
+        source = entry.fields.get("howpublished") or entry.fields.get("organization") or entry.fields["title"]
+        source = Text.from_latex(source).render_as("text")
+        return f"{source}, {year}" if year else source
     if len(people) >= 3 or str(people[-1]) == "others":
         names = f"{_last_name(people[0])} et al."
     else:
