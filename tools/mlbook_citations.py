@@ -6,9 +6,10 @@
 tools/colab.py writes the same text for the Colab notebooks.
 
 ``bibtex_default_style: mlbook`` is pybtex's ``alpha`` style with labels that match those citations, "[Kingma and
-Ba, 2015]" ("2015a", "2015b" when one list holds two alike), instead of alpha's "[KB15]". Alpha's labels of entries
-without an author come from the first letters of their keys, so two posts of the same year got the same label in
-different lists, which sphinxcontrib-bibtex reports as a duplicate label.
+Ba, 2015]" ("2015a", "2015b" where the bibliography holds two alike: each work has the same label in every list),
+instead of alpha's "[KB15]". Alpha's labels of entries without an author come from the first letters of their
+keys, so two posts of the same year got the same label in different lists, which sphinxcontrib-bibtex reports as a
+duplicate label.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pybtex.database
 import pybtex.plugin
 
 import sphinxcontrib.bibtex.plugin
@@ -25,6 +28,7 @@ from pybtex.richtext import Text
 from pybtex.style.formatting.alpha import Style as AlphaStyle
 from pybtex.style.labels import BaseLabelStyle
 from sphinx.application import Sphinx
+from sphinx.config import Config
 from sphinxcontrib.bibtex.style.referencing import BracketStyle
 from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
@@ -67,18 +71,42 @@ def author_year_label(entry: Entry) -> str:
     return f"{names}, {year}" if year else names
 
 
+def with_suffixes(labels: list[str]) -> list[str]:
+    """``labels`` with "a", "b", ... appended, in order, to every label that occurs more than once."""
+    counts, seen = Counter(labels), Counter()
+    suffixed = []
+    for label in labels:
+        if counts[label] > 1:
+            seen[label] += 1
+            label += "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
+        suffixed.append(label)
+    return suffixed
+
+
+def book_labels(entries: Iterable[Entry]) -> dict[str, str]:
+    """Each entry's label among *all* of ``entries`` (the whole bibliography), by key.
+
+    Labels must be unique across the book: suffixes given per list would give "Machine Learning Notebook blog,
+    2017" to one post in one chapter's list and to another post in another's, which Sphinx reports as a duplicate.
+    """
+    ordered = BookStyle().sort(list(entries))
+    return dict(zip((entry.key for entry in ordered), with_suffixes([author_year_label(e) for e in ordered])))
+
+
+#: The labels of the book's bibliography, set when Sphinx reads its configuration.
+BOOK_LABELS: dict[str, str] = {}
+
+
 class AuthorYearLabelStyle(BaseLabelStyle):
-    """Labels like the citations; labels that one list holds twice get "a", "b", ... in list order."""
+    """Labels like the citations: the book's labels where known, else labels that one list holds twice get "a",
+    "b", ... in list order."""
 
     def format_labels(self, sorted_entries: Iterable[Entry]) -> Iterator[str]:
-        labels = [author_year_label(entry) for entry in sorted_entries]
-        counts, seen = Counter(labels), Counter()
-        for label in labels:
-            if counts[label] > 1:
-                seen[label] += 1
-                yield label + "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
-            else:
-                yield label
+        entries = list(sorted_entries)
+        if entries and all(entry.key in BOOK_LABELS for entry in entries):
+            yield from (BOOK_LABELS[entry.key] for entry in entries)
+        else:
+            yield from with_suffixes([author_year_label(entry) for entry in entries])
 
 
 class BookStyle(AlphaStyle):
@@ -93,5 +121,15 @@ pybtex.plugin.register_plugin("pybtex.style.labels", LABEL_STYLE_NAME, AuthorYea
 pybtex.plugin.register_plugin("pybtex.style.formatting", FORMATTING_STYLE_NAME, BookStyle)
 
 
+def read_book_labels(app: Sphinx, config: Config) -> None:
+    database = pybtex.database.BibliographyData()
+    for name in config.bibtex_bibfiles:
+        for key, entry in pybtex.database.parse_file(str(Path(app.srcdir) / name)).entries.items():
+            database.add_entry(key, entry)
+    BOOK_LABELS.clear()
+    BOOK_LABELS.update(book_labels(database.entries.values()))
+
+
 def setup(app: Sphinx) -> dict[str, object]:
+    app.connect("config-inited", read_book_labels)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
