@@ -349,11 +349,12 @@ def test_reference_labels_read_like_the_citations_and_tell_alike_ones_apart():
     assert [labels[key] for key in ("kingma2015adam", "gatys2015neural", "gatys2015texture", "abadi2016tensorflow",
                                     "scipyndimage")] == ["Kingma and Ba, 2015", "Gatys et al., 2015a",
                                                          "Gatys et al., 2015b", "Abadi et al., 2016",
-                                                         "The SciPy community"]
+                                                         "The SciPy community, n.d."]
     # Works without an author are labelled by where they appeared, not by the title their entry shows next.
     posts = sorted(label for key, label in labels.items() if key.startswith("mlnotebook2017"))
     assert posts[0] == "Machine Learning Notebook blog, 2017a" and all(
         label.startswith("Machine Learning Notebook blog, 2017") for label in posts)
+    assert labels["mlnotebookyolo"].startswith("Machine Learning Notebook blog, n.d.-")
     # Outside the book (a list of entries it does not know), alike labels in one list still get suffixes.
     other = [pybtex.database.Entry("misc", fields={"title": "A", "howpublished": "Blog", "year": "2020"})
              for _ in range(2)]

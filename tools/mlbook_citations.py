@@ -56,29 +56,30 @@ def _last_name(person: Person) -> str:
 
 
 def author_year_label(entry: Entry) -> str:
-    """"Kingma and Ba, 2015", "Goodfellow et al., 2014"; a work without an author is labelled by where it was
-    published ("Machine Learning Notebook blog, 2017"), so that its list entry does not show its title twice."""
+    """"Kingma and Ba, 2015", "Goodfellow et al., 2014", "Kim, n.d." (no year, as the citations say); a work
+    without an author is labelled by where it was published ("Machine Learning Notebook blog, 2017"), so that its
+    list entry does not show its title twice."""
     people = list(entry.persons.get("author", []))
-    year = entry.fields.get("year", "")
+    year = entry.fields.get("year", "n.d.")
     if not people:
         source = entry.fields.get("howpublished") or entry.fields.get("organization") or entry.fields["title"]
-        source = Text.from_latex(source).render_as("text")
-        return f"{source}, {year}" if year else source
+        return f"{Text.from_latex(source).render_as('text')}, {year}"
     if len(people) >= 3 or str(people[-1]) == "others":
         names = f"{_last_name(people[0])} et al."
     else:
         names = " and ".join(_last_name(person) for person in people)
-    return f"{names}, {year}" if year else names
+    return f"{names}, {year}"
 
 
 def with_suffixes(labels: list[str]) -> list[str]:
-    """``labels`` with "a", "b", ... appended, in order, to every label that occurs more than once."""
+    """``labels`` with "a", "b", ... appended, in order, to every label that occurs more than once ("2017a";
+    "n.d.-a" after a missing year)."""
     counts, seen = Counter(labels), Counter()
     suffixed = []
     for label in labels:
         if counts[label] > 1:
             seen[label] += 1
-            label += "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
+            label += ("" if label[-1].isdigit() else "-") + "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
         suffixed.append(label)
     return suffixed
 
