@@ -39,6 +39,7 @@ from keras import ops
 
 from mlbook.corpora import stdlib_text8
 from mlbook.data import DownloadError, announce_fallback, download
+from mlbook.distribute import clip_by_global_norm, scale_for_replicas, split_rows_across_replicas
 from mlbook.profiles import current_profile, validate_profile
 
 #: The model's alphabet: id 0 is the space, ids 1–26 are a–z.
@@ -363,11 +364,11 @@ class TrainSettings:
 
 
 def make_optimizer(cfg: TrainSettings) -> keras.optimizers.Optimizer:
-    """Adam with a staircase exponential decay and global-norm clipping."""
+    """Adam with a staircase exponential decay (the training step clips the gradients itself)."""
     schedule = keras.optimizers.schedules.ExponentialDecay(
         cfg.learning_rate, decay_steps=cfg.decay_steps, decay_rate=cfg.decay_rate, staircase=True
     )
-    return keras.optimizers.Adam(schedule, global_clipnorm=cfg.clipnorm)
+    return keras.optimizers.Adam(schedule)
 
 
 def sequence_loss(targets, logits):
@@ -375,21 +376,30 @@ def sequence_loss(targets, logits):
     return ops.mean(keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True))
 
 
-def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> Callable:
-    """A compiled step: forward over one window from ``state``, loss, gradients, clipped update.
+def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, clipnorm: float) -> Callable:
+    """A compiled step: forward over one window from ``state``, loss, gradients clipped to global norm
+    ``clipnorm``, update.
 
     The returned state is a plain tensor: the next window starts from it, but no gradient flows back into this
-    window (that is the truncation).
+    window (that is the truncation). Under a ``tf.distribute`` strategy each replica takes its share of the
+    streams, and the step equals one device's on all of them.
     """
+    strategy = tf.distribute.get_strategy()
 
-    @tf.function
-    def train_step(ids, targets, state):
+    def replica_step(ids, targets, state):
         with tf.GradientTape() as tape:
             logits, final_state = model(ids, state, targets=targets, training=True)
             loss = sequence_loss(targets, logits)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(gradients, model.trainable_variables)
+            scaled_loss = scale_for_replicas(loss)
+        gradients = tape.gradient(scaled_loss, model.trainable_variables)
+        optimizer.apply(clip_by_global_norm(gradients, clipnorm), model.trainable_variables)
         return loss, final_state
+
+    @tf.function
+    def train_step(ids, targets, state):
+        loss, final_state = strategy.run(replica_step, args=split_rows_across_replicas(strategy, ids, targets,
+                                                                                      state))
+        return strategy.reduce("MEAN", loss, axis=None), strategy.gather(final_state, axis=0)
 
     return train_step
 
@@ -434,7 +444,7 @@ def train_char_model(model: keras.Model, corpus: TextCorpus, cfg: TrainSettings,
         ``valid_bits`` (held-out, state carried) and ``learning_rate``.
     """
     optimizer = make_optimizer(cfg)
-    train_step, eval_step = make_train_step(model, optimizer), make_eval_step(model)
+    train_step, eval_step = make_train_step(model, optimizer, cfg.clipnorm), make_eval_step(model)
     windows = StreamWindows(corpus.train_ids, cfg.batch_size, cfg.num_unrollings)
     history: dict[str, list[float]] = {k: [] for k in ("step", "chars_seen", "train_bits", "valid_bits",
                                                           "learning_rate")}

@@ -1,9 +1,15 @@
 """Accelerators and ``tf.distribute``: one option takes every chapter from one device to several.
 
 ``MLBOOK_DISTRIBUTE=mirrored`` makes :func:`configure_accelerators` (called by :func:`mlbook.setup_chapter`)
-install a ``tf.distribute.MirroredStrategy`` over all visible GPUs as the *default* strategy, so every model a
-chapter builds afterwards is replicated and ``fit`` splits each batch across the devices — no chapter code
-changes. Unset (or ``default``), TensorFlow's default single-device strategy is used.
+install a ``tf.distribute.MirroredStrategy`` over all visible GPUs (or, with none, all logical CPUs) as the
+*default* strategy, so every model a chapter builds afterwards is replicated and ``fit`` splits each batch
+across the devices. Unset (or ``default``), TensorFlow's default single-device strategy is used.
+
+``compile()``'s losses are divided by the number of replicas, because Keras's optimiser *sums* the replicas'
+gradients. A training step that computes its own loss has to do the same, or it steps N times too far on N
+devices: :func:`scale_for_replicas` does it, :func:`this_replicas_rows` gives each replica its own share of noise
+drawn for the whole batch, and :func:`clip_by_global_norm` clips the summed gradient, as one device would, where
+Keras's ``global_clipnorm`` would clip each replica's share.
 """
 
 from __future__ import annotations
@@ -48,11 +54,15 @@ def enable_memory_growth() -> list[str]:
 
 
 def make_strategy(name: str | None = None, devices: list[str] | None = None) -> tf.distribute.Strategy:
-    """A strategy by name: ``default`` (the current one) or ``mirrored`` (all GPUs, or ``devices``)."""
+    """A strategy by name: ``default`` (the current one) or ``mirrored`` (over ``devices``; by default every
+    GPU, or every logical CPU on a machine without one)."""
     import tensorflow as tf
 
     name = strategy_name() if name is None else name
     if name == "mirrored":
+        if devices is None:
+            devices = [device.name for device in tf.config.list_logical_devices("GPU")
+                       or tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "default":
         return tf.distribute.get_strategy()
@@ -73,13 +83,82 @@ def configure_accelerators(name: str | None = None) -> tf.distribute.Strategy:
     return strategy
 
 
-def describe_devices() -> str:
-    """One line: TensorFlow's version, the GPUs it sees and the strategy in use (for a chapter's footer)."""
+def describe_strategy() -> str:
+    """The strategy in use and its replica count, e.g. ``"MirroredStrategy, 2 replicas"`` (for the footer)."""
     import tensorflow as tf
 
-    gpus = [gpu.name.split(":", 1)[-1] for gpu in tf.config.list_physical_devices("GPU")]
     strategy = tf.distribute.get_strategy()
-    return (
-        f"TensorFlow {tf.__version__} · {('GPU ' + ', '.join(gpus)) if gpus else 'CPU only'} · "
-        f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)"
-    )
+    name = "default strategy" if not tf.distribute.has_strategy() else type(strategy).__name__
+    replicas = strategy.num_replicas_in_sync
+    return f"{name}, {replicas} replica{'s' if replicas != 1 else ''}"
+
+
+# --- training steps that compute their own loss ---------------------------------------------------------------
+
+
+def replicas_in_sync() -> int:
+    """How many replicas compute the current step together: 1 outside ``strategy.run`` or on one device."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
+def scale_for_replicas(mean_loss):
+    """A replica's mean loss divided by the number of replicas, to differentiate in a custom training step.
+
+    The optimiser sums the replicas' gradients, so the sum of these scaled gradients is the gradient of the mean
+    loss over the global batch, and N devices take the step that one device takes on the whole batch.
+    """
+    replicas = replicas_in_sync()
+    return mean_loss if replicas == 1 else mean_loss / replicas
+
+
+def this_replicas_rows(global_rows):
+    """This replica's consecutive share of ``global_rows`` (rows for the whole batch, e.g. noise drawn from one
+    seed); the whole tensor on one device. Without it every replica would draw the *same* noise."""
+    import tensorflow as tf
+
+    replicas = replicas_in_sync()
+    if replicas == 1:
+        return global_rows
+    rows = tf.shape(global_rows)[0] // replicas
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    return global_rows[replica * rows:(replica + 1) * rows]
+
+
+def clip_by_global_norm(gradients: list, clipnorm: float) -> list:
+    """Gradients rescaled so that the global norm of their sum over the replicas is at most ``clipnorm``.
+
+    On one device this is Keras's ``global_clipnorm``. Under a strategy, Keras clips each replica's gradients
+    *before* summing them; here the norm is that of the summed gradient, so N devices clip as one does.
+    """
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    total = gradients if replicas_in_sync() == 1 else context.all_reduce("SUM", gradients)
+    norm = tf.linalg.global_norm(total)
+    scale = clipnorm / tf.maximum(norm, clipnorm)
+    return [gradient * scale for gradient in gradients]
+
+
+def split_rows_across_replicas(strategy: tf.distribute.Strategy, *tensors) -> tuple:
+    """``tensors`` as per-replica values for ``strategy.run``, each replica getting consecutive rows of each.
+
+    Raises:
+        ValueError: if a tensor's rows do not divide evenly among the replicas.
+    """
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return tensors
+    rows = [int(tensor.shape[0]) for tensor in tensors]
+    if any(n % replicas for n in rows):
+        raise ValueError(f"{rows} rows cannot be split evenly among {replicas} replicas; use a multiple of {replicas}")
+
+    def share(context: tf.distribute.experimental.ValueContext) -> tuple:
+        k = context.replica_id_in_sync_group
+        return tuple(tensor[k * (n // replicas):(k + 1) * (n // replicas)] for tensor, n in zip(tensors, rows))
+
+    return strategy.experimental_distribute_values_from_function(share)

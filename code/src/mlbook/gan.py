@@ -27,6 +27,7 @@ from keras import layers, ops
 
 from mlbook.cache import load_or_compute_arrays, load_or_train
 from mlbook.data import ImageDataset, announce_fallback, load_mnist_like
+from mlbook.distribute import replicas_in_sync, scale_for_replicas, this_replicas_rows
 from mlbook.plot import tile_images
 from mlbook.profiles import current_profile, validate_profile
 from mlbook.training import STEPS_PER_EXECUTION
@@ -39,8 +40,9 @@ FAKE_LABEL = 0.0
 WEIGHT_STDDEV = 0.02
 #: Slope of LeakyReLU for negative inputs (DCGAN paper and the original series).
 LEAKY_SLOPE = 0.2
-#: Batch normalisation as in the original (TF1 ``decay=0.9``, ``epsilon=1e-5``).
-BATCH_NORM = {"momentum": 0.9, "epsilon": 1e-5}
+#: Batch normalisation as in the original (TF1 ``decay=0.9``, ``epsilon=1e-5``), with its batch statistics
+#: taken over the whole batch when a strategy splits it across devices.
+BATCH_NORM = {"momentum": 0.9, "epsilon": 1e-5, "synchronized": True}
 #: The generator stops up-sampling from this side (4×4 for 64×64 images, 7×7 for 28×28 ones).
 SMALLEST_SIDE = 4
 #: Folder of aligned CelebA images (``.../img_align_celeba``) for the ``full`` profile.
@@ -326,7 +328,10 @@ class DCGAN(keras.Model):
         return self.generator(latent_vectors, training=training)
 
     def sample_latents(self, batch_size: Any) -> Any:
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        """``batch_size`` latent vectors; under a strategy, this replica's rows of the whole batch's noise."""
+        global_rows = keras.random.normal((batch_size * replicas_in_sync(), self.latent_dim),
+                                          seed=self.seed_generator)
+        return this_replicas_rows(global_rows)
 
     def train_step(self, real_images: Any) -> dict[str, Any]:
         batch_size = ops.shape(real_images)[0]
@@ -336,14 +341,16 @@ class DCGAN(keras.Model):
             real_logits = self.discriminator(real_images, training=True)
             fake_logits = self.discriminator(fake_images, training=True)
             d_loss = discriminator_loss(real_logits, fake_logits)
-        gradients = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            scaled_loss = scale_for_replicas(d_loss)
+        gradients = tape.gradient(scaled_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply(gradients, self.discriminator.trainable_weights)
         # 2. the generator, on fresh noise, through the discriminator it has to fool
         with tf.GradientTape() as tape:
             g_logits = self.discriminator(self.generator(self.sample_latents(batch_size), training=True),
                                           training=True)
             g_loss = generator_loss(g_logits)
-        gradients = tape.gradient(g_loss, self.generator.trainable_weights)
+            scaled_loss = scale_for_replicas(g_loss)
+        gradients = tape.gradient(scaled_loss, self.generator.trainable_weights)
         self.g_optimizer.apply(gradients, self.generator.trainable_weights)
 
         self.d_loss_tracker.update_state(d_loss)

@@ -70,14 +70,15 @@ def setup_chapter(
 
 
 def device_description(tensorflow: bool = True) -> str:
-    """``"CPU"`` or the GPUs TensorFlow sees, e.g. ``"1 GPU (NVIDIA H100 80GB HBM3)"``; NumPy chapters run on the
-    CPU."""
+    """The device and, for TensorFlow, the strategy: ``"CPU · default strategy, 1 replica"`` or
+    ``"2 GPU (NVIDIA H100 80GB HBM3) · MirroredStrategy, 2 replicas"``; NumPy chapters run on the CPU."""
     if not tensorflow:
         return "CPU (NumPy)"
     import tensorflow as tf
 
+    from mlbook.distribute import describe_strategy
+
     gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return "CPU"
     names = sorted({tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus})
-    return f"{len(gpus)} GPU ({', '.join(names)})"
+    device = f"{len(gpus)} GPU ({', '.join(names)})" if gpus else "CPU"
+    return f"{device} · {describe_strategy()}"

@@ -28,6 +28,7 @@ from mlbook.autoencoder import (
 )
 from mlbook.cache import TrainedModel, load_or_train
 from mlbook.data import ImageDataset
+from mlbook.distribute import replicas_in_sync, scale_for_replicas, this_replicas_rows
 from mlbook.plot import tile_images
 from mlbook.training import EpochLine
 
@@ -102,7 +103,10 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        # noise for the whole batch, of which each replica takes its own rows (all of it on one device)
+        rows, dims = ops.shape(z_mean)[0], ops.shape(z_mean)[1:]
+        epsilon = this_replicas_rows(keras.random.normal((rows * replicas_in_sync(), *dims),
+                                                         seed=self.seed_generator))
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
     def compute_output_shape(self, input_shape):
@@ -179,8 +183,8 @@ class VAE(keras.Model):
         images = _images_of(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.loss_terms(images, training=True)
-            loss = ops.mean(reconstruction + kl)
-        gradients = tape.gradient(loss, self.trainable_weights)
+            scaled_loss = scale_for_replicas(ops.mean(reconstruction + kl))
+        gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
         return self._record(reconstruction, kl)
 

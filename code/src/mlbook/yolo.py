@@ -32,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from mlbook.detection import IOU_EPSILON, Boxes, centres_to_corners, corners_to_centres, suppress
+from mlbook.distribute import scale_for_replicas
 from mlbook.training import STEPS_PER_EXECUTION
 
 #: The words drawn, in class-index order ("chat" is French for cat).
@@ -571,7 +572,8 @@ class YoloDetector(keras.Model):
         images, targets = data
         with tf.GradientTape() as tape:
             loss, terms = self._loss_and_terms(targets, self(images, training=True))
-        gradients = tape.gradient(loss, self.trainable_variables)
+            scaled_loss = scale_for_replicas(loss)
+        gradients = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._record(loss, terms)
 
