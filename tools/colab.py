@@ -60,7 +60,8 @@ import jupytext
 import nbformat
 import pybtex.database
 import yaml
-from pybtex.richtext import Text
+
+from mlbook_citations import plain_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETUP_CELL_TAG = "colab-setup"
@@ -751,7 +752,7 @@ def cited_keys(notebook: nbformat.NotebookNode) -> tuple[str, ...]:
 
 def latex_text(value: str) -> str:
     """A BibTeX field as plain text: braces dropped, ``--`` as an en dash."""
-    return Text.from_latex(value).render_as("text").replace("--", "–")
+    return plain_text(value).replace("--", "–")
 
 
 def _people(entry: pybtex.database.Entry) -> list[pybtex.database.Person]:
