@@ -1,15 +1,12 @@
-"""Tests of mlbook.text: multi-hot and tf-idf encodings, the offline docstring data sets, and Keras's data sets
-behind a timeout with an offline fallback (never a hang)."""
+"""Tests of mlbook.text: multi-hot and tf-idf encodings, the offline docstring data sets, and Keras's data sets'
+encoding and their offline fallback. tests/test_full_profile.py reads real-format files."""
 
 from __future__ import annotations
-
-import socket
 
 import numpy as np
 import pytest
 
 from mlbook import text
-from mlbook.data import DownloadError
 
 CORPUS = (
     "the cat sat on the mat",
@@ -108,7 +105,7 @@ def test_load_news_like_has_8_classes_and_raw_texts():
     assert set(np.unique(data.y_test)) == set(range(8))
 
 
-# ---- Keras's data sets: timeout and fallback ----------------------------------------------------------------
+# ---- Keras's data sets: encoding and fallback --------------------------------------------------------------
 
 
 def test_full_profile_offline_falls_back_with_one_line(capsys):
@@ -118,36 +115,7 @@ def test_full_profile_offline_falls_back_with_one_line(capsys):
     assert len(lines) == 1 and lines[0].startswith("[mlbook.data] IMDB unavailable (MLBOOK_OFFLINE is set)")
 
 
-def test_load_keras_sequences_sets_a_socket_timeout_and_converts_the_arrays(monkeypatch):
-    monkeypatch.delenv("MLBOOK_OFFLINE")
-    seen = {}
-
-    def fake_load_data(path, num_words):
-        seen["timeout"], seen["path"], seen["num_words"] = socket.getdefaulttimeout(), path, num_words
-        print("Downloading data from ...")  # Keras's chatter must not reach the page
-        ragged = np.array([[1, 14, 22], [1, 5]], dtype=object)
-        return (ragged, np.array([0, 1])), (ragged[:1], np.array([1]))
-
-    before = socket.getdefaulttimeout()
-    x_train, y_train, x_test, y_test = text.load_keras_sequences(fake_load_data, "fake.npz", 100, timeout=3.0)
-    assert seen["timeout"] == 3.0 and seen["path"].endswith("fake.npz") and seen["num_words"] == 100
-    assert socket.getdefaulttimeout() == before  # restored
-    assert x_train == [[1, 14, 22], [1, 5]] and y_train.tolist() == [0, 1] and x_test == [[1, 14, 22]]
-
-
-def test_load_keras_sequences_turns_any_failure_into_a_download_error(monkeypatch):
-    monkeypatch.delenv("MLBOOK_OFFLINE")
-
-    def failing_load_data(path, num_words):
-        raise Exception("URL fetch failure on https://example.invalid/imdb.npz: None -- timed out")
-
-    with pytest.raises(DownloadError, match="URL fetch failure"):
-        text.load_keras_sequences(failing_load_data, "imdb.npz", 100)
-
-
-def test_socket_timeout_is_restored_after_an_error():
-    before = socket.getdefaulttimeout()
-    with pytest.raises(RuntimeError), text.socket_timeout(1.5):
-        assert socket.getdefaulttimeout() == 1.5
-        raise RuntimeError("boom")
-    assert socket.getdefaulttimeout() == before
+def test_keras_word_indices_start_shift_and_replace_words_outside_the_vocabulary():
+    # ranks 1, 5 and 40 become 4, 8 and 43; 43 is not below num_words=10, so it becomes OOV_CHAR (2)
+    assert text.keras_word_indices([[1, 5, 40], []], num_words=10) == [[1, 4, 8, 2], [1]]
+    assert text.keras_word_indices([[5]], num_words=1) == [[2, 2]]  # Keras replaces the start index too

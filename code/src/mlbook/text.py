@@ -24,17 +24,18 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import socket
+import os
+import pickle
+import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlbook.data import DOWNLOAD_TIMEOUT_S, DownloadError, announce_fallback, data_dir, is_offline
+from mlbook.data import DownloadError, announce_fallback, download
 from mlbook.profiles import current_profile, validate_profile
 
 if TYPE_CHECKING:
@@ -304,50 +305,110 @@ def load_news_like(num_classes: int = 8, test_fraction: float = 0.2, seed: int =
     return TextDataset(train_texts, y_train, test_texts, y_test, packages, "stdlib-docstrings", description)
 
 
-# --- Keras's data sets, with a timeout and an offline fallback -------------------------------------------------
+# --- Keras's data sets: our download, Keras's encoding, an offline fallback --------------------------------------
+
+KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+IMDB_URL = KERAS_DATASETS_URL + "imdb.npz"
+IMDB_SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
+IMDB_KEYS = ("x_train", "y_train", "x_test", "y_test")
+REUTERS_URL = KERAS_DATASETS_URL + "reuters.npz"
+REUTERS_SHA256 = "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"
+REUTERS_KEYS = ("x", "y")
+#: The defaults of ``keras.datasets.imdb.load_data`` and ``keras.datasets.reuters.load_data``, which the readers
+#: below reproduce: the shuffling seed, the reserved indices (0 pads, 1 starts a sequence, 2 replaces a word
+#: outside the vocabulary), the offset of the first word, and Reuters' test fraction.
+KERAS_SEED = 113
+START_CHAR = 1
+OOV_CHAR = 2
+INDEX_FROM = 3
+REUTERS_TEST_SPLIT = 0.2
+
+#: Training sequences, training labels, test sequences, test labels.
+SequenceSplits = tuple[list[list[int]], np.ndarray, list[list[int]], np.ndarray]
 
 
-@contextlib.contextmanager
-def socket_timeout(seconds: float) -> Iterator[None]:
-    """Give every socket opened inside the block a timeout (Keras downloads with none, and can hang)."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
+def read_keras_npz(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """Read the 1-D arrays ``keys`` of an ``.npz`` of ragged word-index sequences (Keras's IMDB and Reuters files).
 
-
-def load_keras_sequences(
-    load_data: Callable[..., tuple[tuple[Any, Any], tuple[Any, Any]]], filename: str, num_words: int,
-    timeout: float = DOWNLOAD_TIMEOUT_S,
-) -> tuple[list[list[int]], np.ndarray, list[list[int]], np.ndarray]:
-    """Call a ``keras.datasets.*.load_data`` with a socket timeout, quietly, and return plain lists and arrays.
+    Arrays are paired in order, sequences then labels (``x_train`` with ``y_train``), and each pair must have
+    one label per sequence.
 
     Raises:
-        DownloadError: offline (``MLBOOK_OFFLINE``), or any failure to fetch or read the file.
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it is not a readable ``.npz``, lacks one of ``keys``, or an array has the wrong shape.
     """
-    if is_offline():
-        raise DownloadError("MLBOOK_OFFLINE is set")
-    path = data_dir() / filename
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file not found: {path}")
     try:
-        with socket_timeout(timeout), contextlib.redirect_stdout(io.StringIO()):  # no progress bar on the page
-            (x_train, y_train), (x_test, y_test) = load_data(path=str(path), num_words=num_words)
-    except Exception as error:  # Keras raises a bare Exception("URL fetch failure ...") among others
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise DownloadError(f"{filename}: {type(error).__name__}: {first_line}") from error
-    return (
-        [list(map(int, s)) for s in x_train], np.asarray(y_train, dtype=np.int64),
-        [list(map(int, s)) for s in x_test], np.asarray(y_test, dtype=np.int64),
-    )
+        # The sequences are object arrays, stored as pickles. Unpickling is safe here because download() checked
+        # the file's SHA-256 against the published digest before anything reads it.
+        with np.load(path, allow_pickle=True) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as error:
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from error
+    missing = [key for key in keys if key not in arrays]
+    if missing:
+        raise ValueError(f"{path} is missing arrays {missing}; expected {list(keys)}, found {sorted(arrays)}")
+    for sequences_key, labels_key in zip(keys[::2], keys[1::2]):
+        sequences, labels = arrays[sequences_key], arrays[labels_key]
+        if sequences.ndim != 1 or labels.shape != (len(sequences),):
+            raise ValueError(
+                f"{path}: expected {sequences_key} as n sequences and {labels_key} of shape (n,), "
+                f"got shapes {sequences.shape} and {labels.shape}"
+            )
+    return {key: arrays[key] for key in keys}
+
+
+def shuffled(rng: np.random.RandomState, sequences: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences and labels in one random order (drawn the way Keras's loaders draw it)."""
+    order = np.arange(len(sequences))
+    rng.shuffle(order)
+    return sequences[order], labels[order]
+
+
+def keras_word_indices(sequences: Sequence[Sequence[int]], num_words: int) -> list[list[int]]:
+    """Keras's encoding of raw word ranks: a start index, every rank shifted by :data:`INDEX_FROM`, and every
+    index at or above ``num_words`` (the start index included) replaced by :data:`OOV_CHAR`."""
+    if num_words < 1:
+        raise ValueError(f"expected a positive num_words, got {num_words}")
+    return [
+        [index if index < num_words else OOV_CHAR for index in [START_CHAR, *(int(w) + INDEX_FROM for w in s)]]
+        for s in sequences
+    ]
+
+
+def read_imdb_npz(path: str | os.PathLike, num_words: int) -> SequenceSplits:
+    """``imdb.npz`` as ``keras.datasets.imdb.load_data(num_words=num_words)`` returns it, as lists and int64 labels:
+    training then test set, each shuffled with one generator seeded :data:`KERAS_SEED`."""
+    arrays = read_keras_npz(path, IMDB_KEYS)
+    rng = np.random.RandomState(KERAS_SEED)
+    x_train, y_train = shuffled(rng, arrays["x_train"], arrays["y_train"])
+    x_test, y_test = shuffled(rng, arrays["x_test"], arrays["y_test"])
+    return (keras_word_indices(x_train, num_words), y_train.astype(np.int64),
+            keras_word_indices(x_test, num_words), y_test.astype(np.int64))
+
+
+def read_reuters_npz(path: str | os.PathLike, num_words: int, test_split: float = REUTERS_TEST_SPLIT) -> SequenceSplits:
+    """``reuters.npz`` as ``keras.datasets.reuters.load_data(num_words=num_words)`` returns it: all wires shuffled
+    with seed :data:`KERAS_SEED`, the last ``test_split`` of them as the test set."""
+    if not 0.0 <= test_split <= 1.0:
+        raise ValueError(f"expected 0 <= test_split <= 1, got {test_split}")
+    arrays = read_keras_npz(path, REUTERS_KEYS)
+    sequences, labels = shuffled(np.random.RandomState(KERAS_SEED), arrays["x"], arrays["y"])
+    encoded, labels = keras_word_indices(sequences, num_words), labels.astype(np.int64)
+    cut = int(len(encoded) * (1 - test_split))
+    return encoded[:cut], labels[:cut], encoded[cut:], labels[cut:]
 
 
 def load_imdb(num_words: int = NUM_WORDS) -> SequenceDataset:
-    """Keras's IMDB reviews (25,000 + 25,000, labels 0 negative and 1 positive). Raises :class:`DownloadError`."""
-    import keras
+    """Keras's IMDB reviews (25,000 + 25,000, labels 0 negative and 1 positive), downloaded once.
 
-    x_train, y_train, x_test, y_test = load_keras_sequences(keras.datasets.imdb.load_data, "imdb.npz", num_words)
+    Raises:
+        DownloadError: offline (``MLBOOK_OFFLINE``), network failure or checksum mismatch.
+        ValueError: if the downloaded file does not hold IMDB's arrays.
+    """
+    x_train, y_train, x_test, y_test = read_imdb_npz(download(IMDB_URL, "imdb.npz", IMDB_SHA256), num_words)
     return SequenceDataset(
         x_train, y_train, x_test, y_test, num_words=num_words, class_names=IMDB_CLASS_NAMES, source="imdb",
         description=f"IMDB movie reviews ({len(x_train):,} training and {len(x_test):,} test reviews)",
@@ -355,12 +416,16 @@ def load_imdb(num_words: int = NUM_WORDS) -> SequenceDataset:
 
 
 def load_reuters(num_words: int = NUM_WORDS) -> SequenceDataset:
-    """Keras's Reuters newswires (8,982 + 2,246 in 46 topics). Raises :class:`DownloadError`."""
+    """Keras's Reuters newswires (8,982 + 2,246 in 46 topics), downloaded once.
+
+    Raises:
+        DownloadError: offline (``MLBOOK_OFFLINE``), network failure or checksum mismatch.
+        ValueError: if the downloaded file does not hold Reuters' arrays.
+    """
     import keras
 
-    x_train, y_train, x_test, y_test = load_keras_sequences(
-        keras.datasets.reuters.load_data, "reuters.npz", num_words
-    )
+    path = download(REUTERS_URL, "reuters.npz", REUTERS_SHA256)
+    x_train, y_train, x_test, y_test = read_reuters_npz(path, num_words)
     return SequenceDataset(
         x_train, y_train, x_test, y_test, num_words=num_words,
         class_names=tuple(keras.datasets.reuters.get_label_names()), source="reuters",
@@ -378,7 +443,7 @@ def _real_or_offline(
     if profile == "full":
         try:
             return load_real()
-        except DownloadError as error:
+        except (DownloadError, ValueError) as error:
             fallback = load_offline()
             announce_fallback(wanted, str(error), fallback.description)
             return fallback
