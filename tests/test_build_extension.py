@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ import mlbook_execute  # noqa: E402
 import nbformat  # noqa: E402
 from bs4 import BeautifulSoup  # noqa: E402
 from conftest import build_environment  # noqa: E402
+from mlbook.data import announce_fallback  # noqa: E402
+from mlbook.distribute import DISTRIBUTE_ENV_VAR  # noqa: E402
 from mlbook.notebook import echo_output  # noqa: E402
 from sphinx.errors import ConfigError  # noqa: E402
 
@@ -65,8 +68,8 @@ def make_book(root: Path) -> Path:
     return root
 
 
-def build(root: Path, profile: str = "quick") -> subprocess.CompletedProcess:
-    env = build_environment(RUN_LOG=str(root / "runs.log"), MLBOOK_PROFILE=profile)
+def build(root: Path, profile: str = "quick", **variables: str) -> subprocess.CompletedProcess:
+    env = build_environment(RUN_LOG=str(root / "runs.log"), MLBOOK_PROFILE=profile, **variables)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     return subprocess.run([str(jupyter_book), "build", str(root), "-W"], env=env, capture_output=True, text=True)
 
@@ -86,6 +89,126 @@ def test_fingerprint_follows_package_and_requirements(tmp_path):
     second = mlbook_build.fingerprint(root)
     (root / "requirements/book.txt").write_text("sphinx==7.4.8\n")
     assert len({first, second, mlbook_build.fingerprint(root)}) == 3
+
+
+def test_runtime_description_reads_this_environment(monkeypatch):
+    monkeypatch.delenv(DISTRIBUTE_ENV_VAR, raising=False)
+    runtime = mlbook_build.runtime_description()
+    assert runtime["keras"] == metadata.version("keras") and runtime["strategy"] == "default"
+    assert any(f"{name} {version}" in runtime["tensorflow"] for name in mlbook_build.TENSORFLOW_DISTRIBUTIONS
+               if (version := mlbook_build._installed_version(name)))
+    assert mlbook_build.format_runtime(runtime).startswith(f"tensorflow: {runtime['tensorflow']}; keras: ")
+    monkeypatch.setenv(DISTRIBUTE_ENV_VAR, "turbo")
+    with pytest.raises(ConfigError, match="unknown strategy 'turbo'"):
+        mlbook_build.runtime_description()
+
+
+def test_cuda_libraries_are_the_installed_wheels_of_tensorflows_cuda_extra(monkeypatch):
+    requires = ["numpy>=1.26", 'nvidia-cudnn-cu12<10,>=9.3; extra == "and-cuda"',
+                'nvidia-nccl-cu12; extra == "and-cuda"', 'portpicker; extra == "testing"',
+                'tensorboard; python_version >= "3.9"']
+    installed = {"nvidia-cudnn-cu12": "9.3.0.75", "numpy": "2.4.6", "portpicker": "1.6", "tensorboard": "2.21"}
+    monkeypatch.setattr(mlbook_build.metadata, "requires", lambda name: requires)
+    monkeypatch.setattr(mlbook_build, "_installed_version", installed.get)
+    assert mlbook_build.cuda_libraries("tensorflow") == {"nvidia-cudnn-cu12": "9.3.0.75"}  # nccl: not installed
+
+
+@pytest.mark.parametrize("change", ["tensorflow", "keras", "cuda", "strategy"])
+def test_fingerprint_and_cache_folder_follow_the_runtime(change, tmp_path, monkeypatch):
+    root, outdir = make_book(tmp_path), tmp_path / "_build/html"
+    monkeypatch.delenv(DISTRIBUTE_ENV_VAR, raising=False)
+    before = mlbook_build.runtime_description()
+    assert mlbook_build.fingerprint(root) == mlbook_build.fingerprint(root, runtime=before)
+    fingerprint = mlbook_build.fingerprint(root)
+    installed = mlbook_build._installed_version
+    tensorflow = next(name for name in mlbook_build.TENSORFLOW_DISTRIBUTIONS if installed(name))
+    if change in ("tensorflow", "keras"):
+        upgraded = tensorflow if change == "tensorflow" else "keras"
+        monkeypatch.setattr(mlbook_build, "_installed_version",
+                            lambda name: "9.9.9" if name == upgraded else installed(name))
+    elif change == "cuda":
+        monkeypatch.setattr(mlbook_build, "cuda_libraries", lambda name: {"nvidia-cudnn-cu12": "9.3.0.75"})
+    else:
+        monkeypatch.setenv(DISTRIBUTE_ENV_VAR, "mirrored")
+    after = mlbook_build.runtime_description()
+    assert [field for field in before if before[field] != after[field]] == [change]
+    assert mlbook_build.fingerprint(root) != fingerprint
+    assert (mlbook_build.execution_cache_dir(outdir, "full", mlbook_build.fingerprint(root))
+            != mlbook_build.execution_cache_dir(outdir, "full", fingerprint))
+
+
+def executed(code: str, *stdout: str) -> nbformat.NotebookNode:
+    """An executed one-cell notebook whose cell printed ``stdout``."""
+    cell = nbformat.v4.new_code_cell(code, execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in stdout]
+    return nbformat.v4.new_notebook(cells=[cell])
+
+
+def fallback_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """What :func:`mlbook.data.announce_fallback` prints, one line without its newline."""
+    announce_fallback("MNIST", "MLBOOK_OFFLINE is set", "scikit-learn's digits (1,797 images)")
+    return capsys.readouterr().out.rstrip("\n")
+
+
+def test_the_fallback_line_of_mlbook_data_is_recognised(capsys):
+    line = fallback_line(capsys)
+    assert mlbook_build.fallback_announcements(executed("load()", "Epoch 1\n" + line + "\n", "done\n")) == [line]
+    others = executed("load()", "MNIST unavailable, said nobody\n", "[mlbook.data] MNIST loaded\n")
+    assert mlbook_build.fallback_announcements(others) == []
+
+
+def test_fallback_runs_leave_the_full_execution_cache(tmp_path, capsys):
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    line = fallback_line(capsys)
+    cache_path = tmp_path / ".jupyter_cache/full-0123456789abcdef"
+    cache = get_cache(str(cache_path))
+    fell_back, real = executed("load('a')", line + "\n"), executed("load('b')", "MNIST (60,000 images)\n")
+    for uri, notebook in (("a.md", fell_back), ("b.md", real)):
+        cache.cache_notebook_bundle(CacheBundleIn(notebook, uri), check_validity=False)
+    assert mlbook_build.drop_fallback_runs(cache_path, "quick") == {}  # quick uses the offline data by design
+    assert len(cache.list_cache_records()) == 2
+    assert mlbook_build.drop_fallback_runs(cache_path, "full") == {"a.md": [line]}
+    assert [record.uri for record in get_cache(str(cache_path)).list_cache_records()] == ["b.md"]
+    with pytest.raises(KeyError):
+        cache.match_cache_notebook(fell_back)
+    assert cache.match_cache_notebook(real).uri == "b.md"
+    assert mlbook_build.drop_fallback_runs(cache_path, "full") == {}
+    assert mlbook_build.drop_fallback_runs(tmp_path / "absent", "full") == {} and not (tmp_path / "absent").exists()
+
+
+FALLBACK_PAGE = NOTEBOOK_HEADER + """\
+# Page
+
+```{code-cell} ipython3
+import os, pathlib
+from mlbook.data import announce_fallback
+with pathlib.Path(os.environ["RUN_LOG"]).open("a") as log:
+    log.write(os.environ.get("MLBOOK_PROFILE", "quick") + "\\n")
+if os.environ.get("DATA_UNREACHABLE"):
+    announce_fallback("MNIST", "offline", "scikit-learn's digits")
+```
+"""
+
+
+@pytest.mark.slow
+def test_a_full_build_on_fallback_data_executes_again_until_the_real_data_are_used(tmp_path):
+    root = make_book(tmp_path)
+    (root / "page.md").write_text(FALLBACK_PAGE)
+    for step, (profile, unreachable, expected_runs) in enumerate([
+        ("full", "1", ["full"]),                         # fell back: shown, but not kept in the cache
+        ("full", "1", ["full"] * 2),                     # so the next build executes it again
+        ("full", "", ["full"] * 3),                      # the data are back: executed on them, and cached
+        ("full", "", ["full"] * 3),                      # served from the cache
+        ("quick", "1", ["full"] * 3 + ["quick"]),        # quick keeps its runs whatever they print
+        ("quick", "1", ["full"] * 3 + ["quick"]),
+    ]):
+        result = build(root, profile, DATA_UNREACHABLE=unreachable)
+        assert result.returncode == 0, f"step {step}: build failed\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert runs(root) == expected_runs, f"step {step}"
+        dropped = "[mlbook] page ran without MNIST" in result.stdout
+        assert dropped == (profile == "full" and bool(unreachable)), f"step {step}"
 
 
 @pytest.mark.slow

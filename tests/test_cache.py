@@ -1,9 +1,11 @@
+import importlib
 import json
 
 import numpy as np
 import pytest
 
 from mlbook import cache
+from mlbook.data import ImageDataset
 
 
 def tiny_model(seed: int = 0):
@@ -49,6 +51,42 @@ def test_key_depends_on_config_profile_and_package_source(monkeypatch):
     assert cache.cache_key("m", dict(reversed(list(CONFIG.items()))), "quick") == base  # order-free
     monkeypatch.setattr(cache, "package_source_hash", lambda: "edited-source")
     assert cache.cache_key("m", CONFIG, "quick") != base
+
+
+#: A runtime that differs from this process's in one field, per field of :func:`mlbook.cache.runtime_signature`.
+OTHER_RUNTIME = {"tensorflow": "2.99.0", "keras": "3.99.0", "device": "cuda", "replicas": 2}
+
+
+def test_runtime_signature_describes_this_process():
+    import keras
+    import tensorflow as tf
+
+    runtime = cache.runtime_signature()
+    assert runtime.keys() == OTHER_RUNTIME.keys()
+    assert runtime["tensorflow"] == tf.__version__ and runtime["keras"] == keras.__version__
+    assert runtime["device"] == ("cuda" if tf.config.list_physical_devices("GPU") else "cpu")
+    assert runtime["replicas"] == 1  # the default strategy, outside any scope
+
+
+@pytest.mark.parametrize("field", sorted(OTHER_RUNTIME))
+def test_key_depends_on_the_runtime(field, monkeypatch):
+    runtime = cache.runtime_signature()
+    base = cache.cache_key("m", CONFIG, "quick")
+    monkeypatch.setattr(cache, "runtime_signature", lambda: {**runtime, field: OTHER_RUNTIME[field]})
+    assert cache.cache_key("m", CONFIG, "quick") != base
+
+
+def test_cached_fit_keeps_each_runtimes_weights_apart(monkeypatch):
+    x, y = data_for_fit()
+    runtime = cache.runtime_signature()
+    fit = {"epochs": 1, "batch_size": 4, "verbose": 0}
+    here = cache.cached(tiny_model(), "wrapped", seed=0).fit(x, y, **fit)
+    monkeypatch.setattr(cache, "runtime_signature", lambda: {**runtime, "device": "cuda", "replicas": 2})
+    elsewhere = cache.cached(tiny_model(), "wrapped", seed=0).fit(x, y, **fit)
+    assert not elsewhere.from_cache and elsewhere.weights_path != here.weights_path
+    monkeypatch.setattr(cache, "runtime_signature", lambda: runtime)
+    back = cache.cached(tiny_model(), "wrapped", seed=0).fit(x, y, **fit)
+    assert back.from_cache and back.weights_path == here.weights_path
 
 
 def test_code_change_retrains(monkeypatch):
@@ -215,3 +253,64 @@ def test_describe_for_key_reads_array_contents_and_object_settings():
     assert cache.describe_for_key(a) != cache.describe_for_key(a.reshape(3, 2))
     stop = cache.describe_for_key(keras.callbacks.EarlyStopping("val_loss", patience=4))
     assert stop["class"] == "EarlyStopping" and stop["patience"] == 4 and stop["monitor"] == "val_loss"
+
+
+# --- the data a model was trained on is part of its key ---------------------------------------------------------
+
+
+def digit_like(source: str, per_class: int = 10) -> ImageDataset:
+    """The same 28×28 images under another ``source``: only the data's name differs."""
+    labels = np.repeat(np.arange(10), per_class)
+    images = np.random.default_rng(0).random((len(labels), 28, 28, 1), dtype=np.float32)
+    return ImageDataset(images, labels, images[:20], labels[:20], source=source, description=source)
+
+
+class KeyCaptured(Exception):
+    """Raised in place of training, carrying the key :func:`mlbook.cache.load_or_train` was asked for."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+#: Every chapter function that trains through :func:`mlbook.cache.load_or_train` on an ``ImageDataset``.
+TRAINERS = {
+    "cnn-rung": ("cnn", lambda m, data: m.run_rung(m.Rung("plain SGD", "sgd", False, 0.0, 10), data,
+                                                   m.SETTINGS["quick"], 0)),
+    "vae": ("vae", lambda m, data: m.train_or_load_vae(data, m.SETTINGS["quick"], 0)),
+    "vae-classifier": ("vae", lambda m, data: m.train_or_load_classifier(data, 1, 0)),
+    "dense-autoencoder": ("autoencoder", lambda m, data: m.train_or_load("dense", data, m.SETTINGS["quick"], 0)),
+    "conv-autoencoder": ("autoencoder", lambda m, data: m.train_or_load("conv", data, m.SETTINGS["quick"], 0)),
+    "inception": ("inception", lambda m, data: m.train_inception_net(data, m.SETTINGS["quick"], "gap", 0)),
+    "few-labels": ("augment", lambda m, data: m.run_few_labels(data, m.SETTINGS["quick"], 0)),
+}
+
+
+@pytest.mark.parametrize("trainer", sorted(TRAINERS))
+def test_weights_trained_on_substitute_data_are_not_loaded_for_the_real_data(trainer, monkeypatch):
+    """A ``full`` build that fell back on scikit-learn's digits caches weights that the real MNIST must not load:
+    each trainer's key names the dataset's source (and, with everything else equal, only the source differs)."""
+    module_name, train = TRAINERS[trainer]
+    module = importlib.import_module(f"mlbook.{module_name}")
+
+    def capture(model, name, config, train, profile=None):
+        raise KeyCaptured(cache.cache_key(name, config, profile))
+
+    monkeypatch.setattr(cache, "load_or_train", capture)
+    if hasattr(module, "load_or_train"):  # imported at module level
+        monkeypatch.setattr(module, "load_or_train", capture)
+    keys = []
+    for source in ("mnist", "sklearn-digits", "mnist"):
+        with pytest.raises(KeyCaptured) as captured:
+            train(module, digit_like(source))
+        keys.append(captured.value.key)
+    assert keys[0] == keys[2] and keys[0] != keys[1]
+
+
+def test_gan_weights_are_keyed_on_the_images_themselves():
+    from mlbook import gan
+
+    cfg = gan.SETTINGS["quick"]
+    real = digit_like("mnist").x_train
+    assert gan.training_config(cfg, real, 0) == gan.training_config(cfg, real.copy(), 0)
+    assert gan.training_config(cfg, real, 0) != gan.training_config(cfg, real * 0.5, 0)  # same shape, other images

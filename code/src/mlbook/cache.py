@@ -1,9 +1,12 @@
 """A disk cache of trained weights, so that rebuilding the book does not retrain its models.
 
-An entry's key is a SHA-256 of the model's name and config, the profile and the source of the ``mlbook`` package
-itself: weights trained by older code are never loaded after a code change. Writes are atomic (temporary file,
-then rename), and every entry carries the checksum of its weights, so a corrupt or mismatched entry is detected,
-deleted and retrained — never loaded silently.
+An entry's key is a SHA-256 of the model's name and config, the profile, the source of the ``mlbook`` package
+itself and the runtime (:func:`runtime_signature`: TensorFlow's and Keras's versions, CPU or CUDA, the number of
+replicas): weights trained by older code, by another TensorFlow or on other devices are never loaded. The data a
+model is trained on is part of its config (``cached(...).fit`` hashes its arrays; callers of :func:`load_or_train`
+put the dataset's ``source`` in the config), so weights trained on substitute data are never loaded for the real
+data. Writes are atomic (temporary file, then rename), and every entry carries the checksum of its weights, so a
+corrupt or mismatched entry is detected, deleted and retrained — never loaded silently.
 """
 
 from __future__ import annotations
@@ -67,8 +70,25 @@ def package_source_hash() -> str:
     return digest.hexdigest()
 
 
+def runtime_signature() -> dict[str, str | int]:
+    """The runtime a result is computed with, as every cache key records it: TensorFlow's and Keras's versions, the
+    device kind TensorFlow computes on (``"cuda"`` when it sees a GPU, else ``"cpu"``) and the number of replicas of
+    the current ``tf.distribute`` strategy (``MLBOOK_DISTRIBUTE``). Listing the devices does not initialise them,
+    so it may run before :func:`mlbook.distribute.configure_accelerators`."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "device": "cuda" if tf.config.list_physical_devices("GPU") else "cpu",
+        "replicas": int(tf.distribute.get_strategy().num_replicas_in_sync),
+    }
+
+
 def cache_key(name: str, config: Mapping[str, Any], profile: str | None = None) -> str:
-    """The hex key of a model: its name, its config (JSON-serialisable), the profile and the package source."""
+    """The hex key of a model: its name, its config (JSON-serialisable), the profile, the package source and the
+    runtime (:func:`runtime_signature`)."""
     profile = validate_profile(profile) if profile is not None else current_profile()
     try:
         config_json = json.dumps(dict(config), sort_keys=True)
@@ -76,7 +96,7 @@ def cache_key(name: str, config: Mapping[str, Any], profile: str | None = None) 
         raise ValueError(f"model config for {name!r} must be JSON-serialisable: {error}") from error
     payload = json.dumps(
         {"format": FORMAT_VERSION, "name": name, "config": config_json, "profile": profile,
-         "source": package_source_hash()},
+         "source": package_source_hash(), "runtime": runtime_signature()},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -168,7 +188,9 @@ def load_or_train(
     Args:
         model: a *built* Keras model (its variables exist), whose weights are set in place.
         name: a short file-name-safe name for the model, e.g. ``"vae-dense"``.
-        config: everything that changes the trained weights (sizes, epochs, learning rate, seed...).
+        config: everything that changes the trained weights (sizes, epochs, learning rate, seed...), the data
+            included: an ``ImageDataset``'s ``source``, so that weights trained on substitute data are never
+            loaded for the real data.
         train: trains the model in place; may return a Keras ``History`` or a mapping of per-epoch values.
         profile: the profile that the key includes (default: the current one).
 
@@ -237,9 +259,10 @@ class CachedModel:
         """``model.fit(*args, **kwargs)``, or the weights and history of an earlier identical call.
 
         The cache key holds the model's name and config, the weight shapes, the optimizer's and the loss's
-        settings, and every argument of the call: arrays by their contents, callbacks by their settings. Inputs
-        that are not arrays (a ``tf.data`` pipeline, a ``PyDataset``) are keyed by their class only, so describe
-        their data in ``config``.
+        settings, every argument of the call (arrays by their contents, callbacks by their settings) and, as in
+        every key of :func:`load_or_train`, the profile, the package source and the runtime. Inputs that are not
+        arrays (a ``tf.data`` pipeline, a ``PyDataset``) are keyed by their class only, so describe their data in
+        ``config``.
         """
         model = self.model
         if getattr(model, "optimizer", None) is None:
