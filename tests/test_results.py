@@ -70,6 +70,50 @@ def test_evaluate_reports_each_expected_number_against_its_band():
     assert len(rows) == len({(e.chapter, e.key) for e in results.EXPECTED})
 
 
+def test_numbers_of_a_run_on_substitute_data_are_not_judged_against_the_real_datas_bands():
+    expected = next(e for e in results.EXPECTED if e.band("full"))
+    low, high = expected.band("full")
+    glued = {expected.chapter: {expected.key: {"data": {"text/plain": repr(low - 1.0)}}}}
+    judged = {row["key"]: row for row in results.evaluate(glued, "full")}
+    assert judged[expected.key]["status"] == "outside"
+    spared = {row["key"]: row for row in results.evaluate(glued, "full", substituted={expected.chapter})}
+    assert spared[expected.key]["status"] == "substitute" and spared[expected.key]["value"] == low - 1.0
+    others = [row for row in spared.values() if row["chapter"] != expected.chapter]
+    assert all(row["status"] != "substitute" for row in others)
+
+
+def test_the_results_extension_finds_substitute_data_in_the_executed_notebook_and_the_footer_says_so(
+        tmp_path, capsys):
+    import sys
+
+    import nbformat
+    from docutils import nodes
+
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    import mlbook_results
+
+    from mlbook.data import announce_fallback
+
+    announce_fallback("MNIST", "MLBOOK_OFFLINE is set", "scikit-learn's digits")
+    line = capsys.readouterr().out
+    folder = tmp_path / "jupyter_execute" / "book" / "cnn"
+    folder.mkdir(parents=True)
+    cell = nbformat.v4.new_code_cell("data = load()", outputs=[nbformat.v4.new_output("stream", name="stdout",
+                                                                                      text="loading\n" + line)])
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), folder / "cnn-mnist.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), folder / "inception.ipynb")
+
+    class App:
+        outdir = str(tmp_path / "html")
+
+    assert mlbook_results.substitute_data(App(), "book/cnn/cnn-mnist") == ["MNIST"]
+    assert mlbook_results.substitute_data(App(), "book/cnn/inception") == []
+    chapter = {"data": "scikit-learn's digits", "seconds": None, "substitute_for": ["MNIST"]}
+    footer = mlbook_results.provenance_node(chapter, "full").astext()
+    assert "substitute: MNIST could not be loaded" in footer and "not judged against the full bands" in footer
+    assert isinstance(mlbook_results.provenance_node({**chapter, "substitute_for": []}, "full"), nodes.container)
+
+
 def test_registry_is_consistent_with_the_book():
     chapters = {chapter.docname for chapter in results.CHAPTERS}
     executed = {c for c in toc_chapters() if "kernelspec:" in (REPO_ROOT / f"{c}.md").read_text()[:400]}

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
@@ -22,11 +23,13 @@ from sphinx.util.docutils import SphinxDirective
 
 from mlbook import results
 from mlbook.profiles import current_profile
+from mlbook_build import FALLBACK_LINE, fallback_announcements
 
 LOGGER = logging.getLogger(__name__)
 RESULTS_FILE = "results-{profile}.json"
 REPORT_ATTRIBUTE = "mlbook_results_report"
-STATUS_TEXT = {"ok": "✓ in band", "outside": "✗ outside band", "missing": "✗ not recorded", "unchecked": "—"}
+STATUS_TEXT = {"ok": "✓ in band", "outside": "✗ outside band", "missing": "✗ not recorded", "unchecked": "—",
+               "substitute": "— substitute data, not judged"}
 
 
 class results_placeholder(nodes.General, nodes.Element):
@@ -59,10 +62,26 @@ def execution_seconds(env: BuildEnvironment, docname: str) -> float | None:
     return None if not data else data.get("runtime")
 
 
+def substitute_data(app: Sphinx, docname: str) -> list[str]:
+    """The datasets the chapter's run could not load and replaced (its ``[mlbook.data] ... unavailable`` lines)."""
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{docname}.ipynb"
+    if not path.is_file():
+        return []
+    notebook = nbformat.read(path, as_version=4)
+    return [FALLBACK_LINE.match(line)["wanted"] for line in fallback_announcements(notebook)]
+
+
 def collect(app: Sphinx) -> dict[str, Any]:
-    """Everything the Results page and the JSON file show, for this build's profile."""
+    """Everything the Results page and the JSON file show, for this build's profile.
+
+    In ``full``, a chapter that fell back to substitute data says so in its data, and its numbers are not judged
+    against bands set for the real data; in ``quick`` the substitutes *are* the data.
+    """
     profile = current_profile()
     glued = {chapter.docname: glue_outputs(app, chapter.docname) for chapter in results.CHAPTERS}
+    substituted = {chapter.docname: substitute_data(app, chapter.docname) for chapter in results.CHAPTERS
+                   if profile == "full"}
+    substituted = {docname: wanted for docname, wanted in substituted.items() if wanted}
     chapters = []
     for chapter in results.CHAPTERS:
         outputs = glued[chapter.docname]
@@ -74,11 +93,12 @@ def collect(app: Sphinx) -> dict[str, Any]:
             "docname": chapter.docname, "title": chapter.title, "seconds": seconds, "budget_s": budget,
             "within_budget": None if seconds is None or budget is None else seconds <= budget,
             "data": results.chapter_data(chapter, outputs), **conditions,
+            "substitute_for": substituted.get(chapter.docname, []),
         })
     seconds = [c["seconds"] for c in chapters if c["seconds"] is not None]
     return {
         "profile": profile,
-        "results": results.evaluate(glued, profile),
+        "results": results.evaluate(glued, profile, substituted=set(substituted)),
         "chapters": chapters,
         "total_seconds": sum(seconds),
         "versions": results.package_versions(),
@@ -164,7 +184,9 @@ def results_nodes(app: Sphinx, fromdocname: str, report: dict[str, Any]) -> list
 
 def provenance_node(chapter: dict[str, Any], profile: str) -> nodes.Node:
     """A short footer: profile, data, device, seed and execution time of one chapter."""
-    parts = [f"profile {profile}", f"data: {chapter['data']}"]
+    substitute = (f" (substitute: {' and '.join(chapter['substitute_for'])} could not be loaded, so the numbers are "
+                  f"not judged against the {profile} bands)" if chapter.get("substitute_for") else "")
+    parts = [f"profile {profile}", f"data: {chapter['data']}{substitute}"]
     if chapter.get("device"):
         parts.append(f"device: {chapter['device']}")
     if "seed" in chapter:
