@@ -1,8 +1,10 @@
-"""The build extensions on small books: the execution cache follows the package (tools/mlbook_build.py), and
-uncached chapters run several at a time before Sphinx reads them (tools/mlbook_execute.py)."""
+"""The build extensions on small books: the execution cache follows the package (tools/mlbook_build.py),
+uncached chapters run several at a time before Sphinx reads them (tools/mlbook_execute.py), and an edited results
+registry is applied without executing anything (tools/mlbook_results.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -273,6 +275,12 @@ def timed_runs(root: Path) -> dict[str, tuple[float, float]]:
     return {name: (float(start), float(end)) for name, start, end in (line.split(":") for line in lines)}
 
 
+def test_chapters_are_executed_longest_budget_first_and_a_book_without_a_registry_in_any_order(tmp_path):
+    budgets = mlbook_execute.quick_budgets(REPO_ROOT)
+    assert budgets["book/generative/gan"] > budgets["book/sequences/genetic-algorithms"] > 0
+    assert mlbook_execute.quick_budgets(tmp_path) == {}
+
+
 def test_execution_workers_reads_the_variable_and_rejects_bad_values(monkeypatch):
     monkeypatch.delenv(mlbook_execute.WORKERS_VARIABLE, raising=False)
     assert mlbook_execute.execution_workers() == mlbook_execute.DEFAULT_WORKERS
@@ -404,3 +412,28 @@ def test_a_guarded_claim_that_the_run_contradicts_fails_the_build_naming_the_cla
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "ClaimError" in output and "augmentation raises the test accuracy" in output
+
+
+RESULTS_REGISTRY = """\
+chapters:
+  - {{docname: page, title: The page, budget_s: {{quick: 600}}, data: {data}}}
+expected:
+  - {{chapter: page, key: accuracy, label: accuracy, bands: {{quick: {band}}}}}
+"""
+
+
+@pytest.mark.slow
+def test_an_edited_results_registry_rewrites_the_results_and_footers_and_executes_nothing(tmp_path):
+    root = make_book(tmp_path)
+    config = (root / "_config.yml").read_text().replace("{mlbook_build: ./tools}",
+                                                        "{mlbook_build: ./tools, mlbook_results: ./tools}")
+    (root / "_config.yml").write_text(config)
+    registry = root / "_results.yml"
+    for data, band in (("the first data", [0.5, 1.0]), ("the second data", [0.9, 1.0])):
+        registry.write_text(RESULTS_REGISTRY.format(data=data, band=band))
+        result = build(root)
+        assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert f"data: {data}" in (root / "_build/html/page.html").read_text()
+        assert json.loads((root / "_build/html/results-quick.json").read_text())["results"][0]["band"] == band
+    assert runs(root) == ["quick"]  # executed by the first build only
+    assert "0 added, 1 changed, 0 removed" in result.stdout  # the chapter was read again, the intro was not

@@ -1,3 +1,4 @@
+import dataclasses
 import importlib
 import json
 
@@ -314,3 +315,52 @@ def test_gan_weights_are_keyed_on_the_images_themselves():
     real = digit_like("mnist").x_train
     assert gan.training_config(cfg, real, 0) == gan.training_config(cfg, real.copy(), 0)
     assert gan.training_config(cfg, real, 0) != gan.training_config(cfg, real * 0.5, 0)  # same shape, other images
+
+
+@dataclasses.dataclass(frozen=True)
+class ToySettings:
+    epochs: int
+    learning_rate: float = 0.1
+    samples_shown: int = cache.evaluation_only(8)
+
+
+def test_changing_an_evaluation_only_setting_loads_and_changing_a_training_setting_retrains():
+    trainer, settings = CountingTrainer(), ToySettings(epochs=2)
+    cache.load_or_train(tiny_model(), "toy", cache.weights_config(settings, seed=0), trainer)
+    shown = cache.load_or_train(tiny_model(), "toy", cache.weights_config(
+        dataclasses.replace(settings, samples_shown=64), seed=0), trainer)
+    assert shown.from_cache and trainer.calls == 1
+    for change in ({"epochs": 3}, {"learning_rate": 0.2}):
+        retrained = cache.load_or_train(tiny_model(), "toy", cache.weights_config(
+            dataclasses.replace(settings, **change), seed=0), trainer)
+        assert not retrained.from_cache
+    assert trainer.calls == 3
+
+
+def _chapter_settings() -> dict[str, object]:
+    from mlbook import augment, autoencoder, charrnn, cnn, gan, inception, vae, yolo
+
+    return {module.__name__: module.SETTINGS["quick"]
+            for module in (augment, autoencoder, charrnn, cnn, gan, inception, vae, yolo)}
+
+
+@pytest.mark.parametrize("module", sorted(_chapter_settings()))
+def test_each_chapters_key_ignores_exactly_its_evaluation_only_fields(module):
+    """Every field of a chapter's settings either keys the weights or is marked evaluation-only; changing a marked
+    field leaves the key alone, changing a number that trains changes it (nested settings included)."""
+    settings = _chapter_settings()[module]
+    key = cache.weights_config(settings)
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        changed = cache.weights_config(dataclasses.replace(settings, **{field.name: value + 1}))
+        if field.metadata.get(cache.EVALUATION_ONLY):
+            assert changed == key, f"{module}.{field.name} is evaluation-only but changes the key"
+        else:
+            assert changed != key, f"{module}.{field.name} trains but does not change the key"
+
+
+def test_weights_config_refuses_what_is_not_a_settings_instance():
+    with pytest.raises(TypeError, match="expected a settings dataclass instance, got dict"):
+        cache.weights_config({"epochs": 2})

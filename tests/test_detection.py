@@ -1,4 +1,5 @@
-"""Tests of mlbook.detection: IoU on hand-computed cases, non-maximum suppression, and average precision."""
+"""Tests of mlbook.detection: IoU on hand-computed cases, the keras.ops twins of the NumPy box maths,
+non-maximum suppression, and average precision."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display in tests
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mlbook import detection as det
 from mlbook.detection import Boxes
@@ -67,6 +70,30 @@ def test_centres_and_corners_convert_both_ways():
     corners = det.centres_to_corners(centres)
     np.testing.assert_allclose(corners[0], [0.4, 0.2, 0.6, 0.3], rtol=1e-15)  # a few ulps at most
     np.testing.assert_allclose(det.corners_to_centres(corners), centres, rtol=1e-15, atol=1e-16)
+
+
+# ---- the keras.ops twins (``_tensor``) of the NumPy box maths -----------------------------------------------------
+
+
+def random_corners(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Boxes with centres in [0.1, 0.9] and sides up to 0.45: many pairs overlap, many do not."""
+    return det.centres_to_corners(rng.uniform(0.1, 0.9, (count, 4)) * [1, 1, 0.5, 0.5])
+
+
+def test_centres_to_corners_tensor_agrees_with_its_numpy_twin():
+    centres = np.random.default_rng(1).uniform(0.1, 0.9, (50, 4))
+    ours = keras.ops.convert_to_numpy(det.centres_to_corners_tensor(tf.constant(centres)))
+    np.testing.assert_array_equal(ours, det.centres_to_corners(centres))  # the same float64 operations
+
+
+def test_iou_tensor_agrees_with_pairwise_iou_on_random_boxes():
+    rng = np.random.default_rng(2)
+    a, b = random_corners(rng, 50), random_corners(rng, 50)
+    elementwise = keras.ops.convert_to_numpy(det.iou_tensor(tf.constant(a), tf.constant(b)))
+    np.testing.assert_allclose(elementwise, np.diag(det.pairwise_iou(a, b)), rtol=1e-12, atol=1e-15)  # same formula
+    assert (elementwise > 0).sum() > 5  # the sample includes overlapping pairs, not just disjoint ones
+    broadcast = keras.ops.convert_to_numpy(det.iou_tensor(tf.constant(a[:, None]), tf.constant(b[None])))
+    np.testing.assert_allclose(broadcast, det.pairwise_iou(a, b), rtol=1e-12, atol=1e-15)
 
 
 # ---- non-maximum suppression --------------------------------------------------------------------------------------

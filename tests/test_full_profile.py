@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlbook import augment, autoencoder, charrnn, cnn, data, gan, inception, style, text, vae, workflow
+from mlbook import augment, autoencoder, charrnn, cnn, data, extractors, gan, inception, style, text, vae, workflow
 from mlbook.profiles import select
 
 #: A small vocabulary for the reader tests, so that some words fall outside it and become OOV_CHAR.
@@ -255,7 +255,7 @@ def test_vgg19_preprocessing_matches_keras_preprocess_input():
     """Our layer takes RGB images in [0, 1]; Keras's ``preprocess_input`` takes RGB in 0–255 and returns BGR minus
     the ImageNet mean. The weights were trained on the latter, so any difference changes every feature."""
     images = np.random.default_rng(6).random((2, 5, 7, 3)).astype(np.float32)
-    ours = style.vgg19_feature_model(weights=None).get_layer("vgg_preprocess")(images)
+    ours = extractors.vgg19_feature_model(weights=None).get_layer("vgg_preprocess")(images)
     expected = keras.applications.vgg19.preprocess_input(images * 255.0)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), expected, atol=1e-3)
 
@@ -358,7 +358,7 @@ def test_style_transfer_full_builds_vgg19_and_takes_one_adam_step(full, monkeypa
     """VGG19's ImageNet weights (80 MB) are too big to write here: the full path runs with random weights
     (``download_vgg19_weights`` returns ``None``, which ``vgg19_feature_model`` reads as "no weights"), on 32×32
     images instead of the profile's 384×384."""
-    monkeypatch.setattr(style, "download_vgg19_weights", lambda: None)
+    monkeypatch.setattr(extractors, "download_vgg19_weights", lambda: None)
     cfg = select(style.SETTINGS)
     extractor = style.load_extractor(cfg)
     assert extractor.name == "vgg19" and len(extractor.layers) == 16

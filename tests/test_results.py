@@ -1,17 +1,30 @@
-"""The results registry (bands, budgets, parsing of recorded numbers) and the built book's Results page: every
-quick-profile headline number must fall inside its band."""
+"""The results registry (``_results.yml``: bands, budgets, data), the parsing and judging of recorded numbers, and
+the built book's Results page: every quick-profile headline number must fall inside its band."""
 
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import re
+import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from mlbook import results
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+import mlbook_build  # noqa: E402
+import mlbook_results  # noqa: E402
+from mlbook_registry import REGISTRY_FILE, RegistryError, load_registry  # noqa: E402
+from sphinx.errors import ConfigError  # noqa: E402
+
+REGISTRY = load_registry(REPO_ROOT / REGISTRY_FILE)
 
 
 def toc_chapters() -> set[str]:
@@ -21,62 +34,65 @@ def toc_chapters() -> set[str]:
 @pytest.mark.parametrize(("text", "expected"), [("0.98", 0.98), ("np.float32(0.5)", 0.5), ("np.float64(-1e-07)", -1e-7),
                                                 ("12", 12.0), ("nan", float("nan"))])
 def test_numbers_are_read_from_glue_reprs(text, expected):
-    value = results.number_from_glue({"data": {"text/plain": text}})
+    value = mlbook_results.number_from_glue({"data": {"text/plain": text}})
     assert value == expected or (value != value and expected != expected)
 
 
 @pytest.mark.parametrize("text", ["'scikit-learn digits'", "<IPython.core.display.Markdown object>", "[1, 2]", ""])
 def test_non_numbers_are_refused_with_the_value_named(text):
     with pytest.raises(ValueError, match="is not a number"):
-        results.number_from_glue({"data": {"text/plain": text}})
+        mlbook_results.number_from_glue({"data": {"text/plain": text}})
 
 
 def test_texts_and_conditions_are_read_from_glue_reprs():
-    assert results.text_from_glue({"data": {"text/plain": "\"scikit-learn's digits\""}}) == "scikit-learn's digits"
-    assert results.text_from_glue({"data": {"text/plain": "<obj>", "text/markdown": " **MNIST** "}}) == "**MNIST**"
+    quoted = {"data": {"text/plain": "\"scikit-learn's digits\""}}
+    assert mlbook_results.text_from_glue(quoted) == "scikit-learn's digits"
+    markdown = {"data": {"text/plain": "<obj>", "text/markdown": " **MNIST** "}}
+    assert mlbook_results.text_from_glue(markdown) == "**MNIST**"
     conditions = {"profile": "quick", "seed": 0, "device": "CPU"}
-    assert results.conditions_from_glue({"data": {"text/plain": repr(conditions)}}) == conditions
-    assert results.conditions_from_glue({"data": {"text/plain": "not a dict"}}) == {}
+    assert mlbook_results.conditions_from_glue({"data": {"text/plain": repr(conditions)}}) == conditions
+    assert mlbook_results.conditions_from_glue({"data": {"text/plain": "not a dict"}}) == {}
 
 
 def test_chapters_are_found_by_docname_and_describe_their_data():
-    gan = results.find_chapter("book/generative/gan")
+    gan = REGISTRY.find_chapter("book/generative/gan")
     assert gan is not None and gan.docname == "book/generative/gan"
-    assert results.find_chapter("book/no-such-chapter") is None
+    assert REGISTRY.find_chapter("book/no-such-chapter") is None
     glued = {gan.data_key: {"data": {"text/plain": "'the glued description'"}}}
-    assert results.chapter_data(gan, glued) == "the glued description"
-    assert results.chapter_data(gan, {}) == gan.data  # nothing glued: the registry's own words
-    yolo = results.find_chapter("book/vision/yolo")
+    assert mlbook_results.chapter_data(gan, glued) == "the glued description"
+    assert mlbook_results.chapter_data(gan, {}) == gan.data  # nothing glued: the registry's own words
+    yolo = REGISTRY.find_chapter("book/vision/yolo")
     assert yolo.data_key is None
-    assert results.chapter_data(yolo, {"anything": {"data": {"text/plain": "'x'"}}}) == yolo.data
+    assert mlbook_results.chapter_data(yolo, {"anything": {"data": {"text/plain": "'x'"}}}) == yolo.data
 
 
 def test_status_marks_inside_outside_missing_and_unchecked():
-    assert results.status(0.5, (0.0, 1.0)) == "ok"
-    assert results.status(1.0, (0.0, 1.0)) == "ok"  # inclusive
-    assert results.status(1.01, (0.0, 1.0)) == "outside"
-    assert results.status(float("nan"), (0.0, 1.0)) == "outside"
-    assert results.status(None, (0.0, 1.0)) == "missing"
-    assert results.status(0.5, None) == "unchecked"
+    assert mlbook_results.status(0.5, (0.0, 1.0)) == "ok"
+    assert mlbook_results.status(1.0, (0.0, 1.0)) == "ok"  # inclusive
+    assert mlbook_results.status(1.01, (0.0, 1.0)) == "outside"
+    assert mlbook_results.status(float("nan"), (0.0, 1.0)) == "outside"
+    assert mlbook_results.status(None, (0.0, 1.0)) == "missing"
+    assert mlbook_results.status(0.5, None) == "unchecked"
 
 
 def test_evaluate_reports_each_expected_number_against_its_band():
-    first, second = results.EXPECTED[0], results.EXPECTED[1]
+    first, second = REGISTRY.expected[0], REGISTRY.expected[1]
     low, high = first.band("quick")
     glued = {first.chapter: {first.key: {"data": {"text/plain": repr(high + 1.0)}}}}
-    rows = {row["key"]: row for row in results.evaluate(glued, "quick")}
+    rows = {row["key"]: row for row in mlbook_results.evaluate(REGISTRY.expected, glued, "quick")}
     assert rows[first.key]["status"] == "outside" and rows[first.key]["value"] == high + 1.0
     assert rows[second.key]["status"] == "missing"
-    assert len(rows) == len({(e.chapter, e.key) for e in results.EXPECTED})
+    assert len(rows) == len({(e.chapter, e.key) for e in REGISTRY.expected})
 
 
 def test_numbers_of_a_run_on_substitute_data_are_not_judged_against_the_real_datas_bands():
-    expected = next(e for e in results.EXPECTED if e.band("full"))
+    expected = next(e for e in REGISTRY.expected if e.band("full"))
     low, high = expected.band("full")
     glued = {expected.chapter: {expected.key: {"data": {"text/plain": repr(low - 1.0)}}}}
-    judged = {row["key"]: row for row in results.evaluate(glued, "full")}
+    judged = {row["key"]: row for row in mlbook_results.evaluate(REGISTRY.expected, glued, "full")}
     assert judged[expected.key]["status"] == "outside"
-    spared = {row["key"]: row for row in results.evaluate(glued, "full", substituted={expected.chapter})}
+    spared = {row["key"]: row
+              for row in mlbook_results.evaluate(REGISTRY.expected, glued, "full", substituted={expected.chapter})}
     assert spared[expected.key]["status"] == "substitute" and spared[expected.key]["value"] == low - 1.0
     others = [row for row in spared.values() if row["chapter"] != expected.chapter]
     assert all(row["status"] != "substitute" for row in others)
@@ -84,13 +100,8 @@ def test_numbers_of_a_run_on_substitute_data_are_not_judged_against_the_real_dat
 
 def test_the_results_extension_finds_substitute_data_in_the_executed_notebook_and_the_footer_says_so(
         tmp_path, capsys):
-    import sys
-
     import nbformat
     from docutils import nodes
-
-    sys.path.insert(0, str(REPO_ROOT / "tools"))
-    import mlbook_results
 
     from mlbook.data import announce_fallback
 
@@ -115,21 +126,148 @@ def test_the_results_extension_finds_substitute_data_in_the_executed_notebook_an
 
 
 def test_registry_is_consistent_with_the_book():
-    chapters = {chapter.docname for chapter in results.CHAPTERS}
+    chapters = {chapter.docname for chapter in REGISTRY.chapters}
     executed = {c for c in toc_chapters() if "kernelspec:" in (REPO_ROOT / f"{c}.md").read_text()[:400]}
-    assert executed == chapters, f"every executed chapter needs a budget in mlbook.results: {executed ^ chapters}"
-    for expected in results.EXPECTED:
+    assert executed == chapters, f"every executed chapter needs a budget in {REGISTRY_FILE}: {executed ^ chapters}"
+    for expected in REGISTRY.expected:
         assert expected.chapter in chapters
         for profile, (low, high) in expected.bands.items():
             assert profile in ("quick", "full") and low < high, (expected.key, profile)
         assert expected.band("quick") is not None, f"{expected.key} has no quick band"
-    for chapter in results.CHAPTERS:
+    for chapter in REGISTRY.chapters:
         assert chapter.budget_s["quick"] > 0
 
 
 def test_package_versions_name_python_numpy_and_mlbook():
-    versions = results.package_versions()
+    versions = mlbook_results.package_versions()
     assert {"python", "numpy", "mlbook"} <= versions.keys()
+
+
+def _first_expected(document: dict[str, Any]) -> dict[str, Any]:
+    return document["expected"][0]
+
+
+#: (what is wrong, how the registry's parsed YAML is made so, what the error must say)
+MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("unknown chapter", lambda d: _first_expected(d).update(chapter="book/no-such-chapter"),
+     r"expected\[0\] \(moons_test_accuracy\): unknown chapter 'book/no-such-chapter'"),
+    ("low above high", lambda d: _first_expected(d).update(bands={"quick": [0.9, 0.5]}),
+     r"expected\[0\] \(moons_test_accuracy\): bands: quick: low 0.9 is above high 0.5"),
+    ("missing field", lambda d: _first_expected(d).pop("label"),
+     r"expected\[0\]: missing field label"),
+    ("unknown field", lambda d: d["chapters"][1].update(budget={"quick": 1}),
+     r"chapters\[1\]: unknown field budget; the fields are docname, title, budget_s, data_key, data"),
+    ("unknown profile", lambda d: d["chapters"][0]["budget_s"].update(fast=10),
+     r"chapters\[0\] \(book/foundations/numpy-nn\): budget_s: unknown profile fast"),
+    ("band of text", lambda d: _first_expected(d).update(bands={"quick": [0.0, "1e-6"]}),
+     r"bands: quick: must be a number, found '1e-6' \(YAML reads 1e-6 as text: write 1.0e-6\)"),
+    ("band of one number", lambda d: _first_expected(d).update(bands={"quick": 0.9}),
+     r"bands: quick: must be \[low, high\], found 0.9"),
+    ("budget of zero", lambda d: d["chapters"][0].update(budget_s={"quick": 0}),
+     r"budget_s: quick: must be a positive number of seconds"),
+    ("bad format", lambda d: _first_expected(d).update(fmt=".3q"),
+     r"fmt: '.3q' is not a format spec for a number"),
+    ("chapter twice", lambda d: d["chapters"].append(dict(d["chapters"][0])),
+     r"chapters: listed more than once: book/foundations/numpy-nn"),
+    ("number twice", lambda d: d["expected"].append(dict(_first_expected(d))),
+     r"expected\[\d+\] \(moons_test_accuracy\): listed more than once for book/foundations/numpy-nn"),
+    ("empty title", lambda d: d["chapters"][0].update(title=" "),
+     r"chapters\[0\] \(book/foundations/numpy-nn\): title: must be non-empty text"),
+    ("entry not a mapping", lambda d: d["chapters"].append("book/x"),
+     r"chapters\[\d+\]: must be a mapping of fields, found str"),
+    ("a third list", lambda d: d.update(budgets=[]),
+     r"needs exactly the lists 'chapters' and 'expected', found \['budgets', 'chapters', 'expected'\]"),
+]
+
+
+@pytest.mark.parametrize(("make_malformed", "message"), [(make, message) for _, make, message in MALFORMED],
+                         ids=[name for name, _, _ in MALFORMED])
+def test_a_malformed_registry_entry_is_refused_with_the_entry_and_problem_named(tmp_path, make_malformed, message):
+    document = yaml.safe_load((REPO_ROOT / REGISTRY_FILE).read_text(encoding="utf-8"))
+    make_malformed(document)
+    path = tmp_path / REGISTRY_FILE
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RegistryError, match=message):
+        load_registry(path)
+
+
+def test_an_unparsable_or_missing_registry_is_refused(tmp_path):
+    path = tmp_path / REGISTRY_FILE
+    path.write_text("chapters: [\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match=f"{re.escape(str(path))}: cannot be read"):
+        load_registry(path)
+    with pytest.raises(RegistryError, match="cannot be read"):
+        load_registry(tmp_path / "absent.yml")
+
+
+def test_the_extension_reads_the_registry_once_stops_the_build_on_a_malformed_one_and_ties_chapters_to_it(tmp_path):
+    app = SimpleNamespace(srcdir=str(REPO_ROOT))
+    mlbook_results.read_registry(app)
+    assert mlbook_results.registry(app) == REGISTRY
+    noted = []
+    for docname in ("book/cnn/cnn-mnist", "book/results"):
+        app.env = SimpleNamespace(docname=docname, note_dependency=noted.append)
+        mlbook_results.note_registry_dependency(app, doctree=None)
+    assert noted == [str(REPO_ROOT / REGISTRY_FILE)]  # the chapter's footer shows its budget; the page is re-read
+
+    (tmp_path / REGISTRY_FILE).write_text("chapters: []\nexpected: []\nbudgets: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"{REGISTRY_FILE}: needs exactly the lists"):
+        mlbook_results.read_registry(SimpleNamespace(srcdir=str(tmp_path)))
+
+
+def _mirror_cache_inputs(root: Path) -> None:
+    """Copy into ``root`` what the two caches hash (the package's sources, its pyproject, the requirements) and the
+    registry, each at its place in the repository."""
+    shutil.copytree(REPO_ROOT / "code/src", root / "code/src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    shutil.copy2(REPO_ROOT / "code/pyproject.toml", root / "code/pyproject.toml")
+    shutil.copytree(REPO_ROOT / "requirements", root / "requirements")
+    shutil.copy2(REPO_ROOT / REGISTRY_FILE, root / REGISTRY_FILE)
+
+
+def _mirrored_cache_key(root: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], str]:
+    """A weights-cache key computed by the mirrored package's ``mlbook.cache`` (which hashes the package's files
+    beside it) for a fixed model, config and runtime."""
+    spec = importlib.util.spec_from_file_location("mirrored_mlbook_cache", root / "code/src/mlbook/cache.py")
+    cache = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, cache)
+    spec.loader.exec_module(cache)
+    monkeypatch.setattr(cache, "runtime_signature", lambda: {"tensorflow": "pinned", "device": "cpu"})
+
+    def key() -> str:
+        cache.package_source_hash.cache_clear()
+        return cache.cache_key("cnn", {"filters": 8, "epochs": 2}, profile="quick")
+
+    return key
+
+
+def test_editing_a_band_or_a_budget_changes_neither_the_execution_cache_nor_any_weights_cache_key(
+        tmp_path, monkeypatch):
+    _mirror_cache_inputs(tmp_path)
+    runtime = {"tensorflow": "pinned"}
+    execution_cache = lambda: mlbook_build.execution_cache_dir(  # noqa: E731
+        tmp_path / "_build/html", "quick", mlbook_build.fingerprint(tmp_path, runtime=runtime))
+    weights_key = _mirrored_cache_key(tmp_path, monkeypatch)
+    before = (execution_cache(), weights_key())
+
+    registry = tmp_path / REGISTRY_FILE
+    chapter, number = REGISTRY.chapters[0], REGISTRY.expected[0]
+    text = registry.read_text(encoding="utf-8")
+    for old, new in ((f"budget_s: {{quick: {chapter.budget_s['quick']:g}}}", "budget_s: {quick: 999}"),
+                     ("bands: {quick: [0.90, 1.0]}", "bands: {quick: [0.95, 1.0]}")):
+        assert text.count(old) >= 1, old
+        text = text.replace(old, new, 1)
+    registry.write_text(text, encoding="utf-8")
+    edited = load_registry(registry)
+    assert edited.chapters[0].budget_s["quick"] == 999 and edited.expected[0].band("quick") == (0.95, 1.0)
+    assert edited.expected[0].key == number.key
+
+    assert (execution_cache(), weights_key()) == before
+
+    package_file = tmp_path / "code/src/mlbook/notebook.py"  # the control: a package edit moves both
+    package_file.write_text(package_file.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    after_package_edit = (execution_cache(), weights_key())
+    assert after_package_edit[0] != before[0] and after_package_edit[1] != before[1]
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ steps), so on a 2-core machine two chapters at once finish sooner than one after
 
 At ``env-before-read-docs`` this extension reads each document due to be read exactly as myst-nb will (same
 reader, same notebook, so the same jupyter-cache hash), keeps the notebooks the cache lacks, executes them in a
-pool of threads (each notebook in its own kernel; the longest budgets in :mod:`mlbook.results` first) and stores
+pool of threads (each notebook in its own kernel; the longest budgets in ``_results.yml`` first) and stores
 each success in the cache with its execution time. myst-nb then finds every chapter cached. A notebook that fails
 here is not stored: myst-nb executes it again while reading and reports the error the usual way, so a failing
 cell still fails the build with its traceback.
@@ -48,6 +48,8 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.errors import ConfigError
 from sphinx.util import logging
+
+from mlbook_registry import REGISTRY_FILE, load_registry
 
 LOGGER = logging.getLogger(__name__)
 WORKERS_VARIABLE = "MLBOOK_EXECUTION_WORKERS"
@@ -188,12 +190,17 @@ def execute(item: PendingNotebook) -> ExecutionResult:
         )
 
 
-def expected_seconds(docname: str) -> float:
-    """The chapter's quick budget from :mod:`mlbook.results` (0 when it has none), to start the longest first."""
-    from mlbook.results import find_chapter
+def quick_budgets(book_root: Path) -> dict[str, float]:
+    """Each chapter's quick budget from the book's ``_results.yml``, to start the longest first; empty for a book
+    without one (a small test book).
 
-    chapter = find_chapter(docname)
-    return chapter.budget_s.get("quick", 0.0) if chapter else 0.0
+    Raises:
+        mlbook_registry.RegistryError: if the registry is malformed.
+    """
+    path = book_root / REGISTRY_FILE
+    if not path.is_file():
+        return {}
+    return {chapter.docname: chapter.budget_s.get("quick", 0.0) for chapter in load_registry(path).chapters}
 
 
 def execute_pending(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
@@ -203,9 +210,11 @@ def execute_pending(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> 
     if env.mystnb_config.execution_mode != "cache":
         return
     cache = get_cache(env.mystnb_config.execution_cache_path or ".jupyter_cache")  # the folder myst-nb uses
-    pending = sorted(pending_notebooks(env, docnames, cache), key=lambda item: -expected_seconds(item.docname))
+    pending = pending_notebooks(env, docnames, cache)
     if not pending:
         return
+    budgets = quick_budgets(Path(app.srcdir))
+    pending.sort(key=lambda item: -budgets.get(item.docname, 0.0))
     LOGGER.info(f"[mlbook] executing {len(pending)} notebooks, {workers} at a time")
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlbook-execute") as pool:

@@ -3,14 +3,22 @@
 
 Chapters record numbers with ``mlbook.notebook.glue`` (in myst-nb's format); myst-nb writes each chapter's glued
 outputs to ``_build/jupyter_execute/<docname>.glue.json`` and keeps its execution time in the environment, also when the
-outputs come from the execution cache. ``mlbook.results`` says which numbers are headline results, the band each
-is expected in per profile, and each chapter's time budget. A page with the ``{mlbook-results}`` directive gets
-the tables; it is re-read on every build so it always shows the current numbers.
+outputs come from the execution cache. The registry ``_results.yml`` (:mod:`mlbook_registry`) says which numbers
+are headline results, the band each is expected in per profile, and each chapter's time budget; it is read and
+checked once per build, and a malformed entry stops the build before anything executes. A page with the
+``{mlbook-results}`` directive gets the tables; it is re-read on every build so it always shows the current numbers.
+Each chapter depends on the registry, so an edited budget reaches its provenance footer without executing it again.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import math
+import platform
+import re
+from collections.abc import Collection, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +26,144 @@ import nbformat
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.errors import ConfigError
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from mlbook import results
 from mlbook.profiles import current_profile
+from mlbook.runtime import CONDITIONS_KEY
 from mlbook_build import FALLBACK_LINE, fallback_announcements
+from mlbook_registry import REGISTRY_FILE, Chapter, Expected, Registry, RegistryError, load_registry
 
 LOGGER = logging.getLogger(__name__)
 RESULTS_FILE = "results-{profile}.json"
 REPORT_ATTRIBUTE = "mlbook_results_report"
+REGISTRY_ATTRIBUTE = "mlbook_results_registry"
+#: Packages whose versions a results file lists.
+REPORTED_PACKAGES = ("mlbook", "tensorflow", "tensorflow-cpu", "keras", "numpy", "scikit-learn", "scipy",
+                     "matplotlib", "jupyter-book", "myst-nb")
 STATUS_TEXT = {"ok": "✓ in band", "outside": "✗ outside band", "missing": "✗ not recorded", "unchecked": "—",
                "substitute": "— substitute data, not judged"}
+
+
+def number_from_glue(bundle: Mapping[str, Any]) -> float:
+    """The number a glue output holds (its ``text/plain`` repr, e.g. ``'0.98'`` or ``'np.float32(0.98)'``).
+
+    Raises:
+        ValueError: if the output holds no single number.
+    """
+    text = str(bundle.get("data", bundle).get("text/plain", ""))
+    match = re.fullmatch(r"\s*(?:np\.\w+\()?\s*([-+0-9.eE]+|nan|inf)\s*\)?\s*", text)
+    if match is None:
+        raise ValueError(f"glue value {text[:60]!r} is not a number")
+    return float(match.group(1))
+
+
+def text_from_glue(bundle: Mapping[str, Any]) -> str:
+    """The text a glue output holds: its Markdown, or the string its ``text/plain`` repr stands for."""
+    data = bundle.get("data", bundle)
+    if "text/markdown" in data:
+        return str(data["text/markdown"]).strip()
+    text = str(data.get("text/plain", ""))
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, str) else repr(value)
+
+
+def conditions_from_glue(bundle: Mapping[str, Any]) -> dict[str, Any]:
+    """The conditions :func:`mlbook.setup_chapter` recorded (a dict), or an empty dict."""
+    try:
+        value = ast.literal_eval(str(bundle.get("data", bundle).get("text/plain", "")))
+    except (ValueError, SyntaxError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def status(value: float | None, band: tuple[float, float] | None) -> str:
+    """``"ok"`` inside the band, ``"outside"`` outside it, ``"missing"`` when not recorded, ``"unchecked"``
+    when the profile has no band."""
+    if value is None:
+        return "missing"
+    if band is None:
+        return "unchecked"
+    low, high = band
+    return "ok" if not math.isnan(value) and low <= value <= high else "outside"
+
+
+def evaluate(expected: Sequence[Expected], glued: Mapping[str, Mapping[str, Any]], profile: str,
+             substituted: Collection[str] = ()) -> list[dict[str, Any]]:
+    """One row per headline number: chapter, key, label, value, band and status.
+
+    Args:
+        expected: the registry's headline numbers.
+        glued: chapter document name → its glue outputs (key → output bundle), as myst-nb writes them.
+        profile: the profile the build ran in.
+        substituted: chapters that ran on substitute data (a ``full`` build whose download failed): their numbers
+            get the status ``"substitute"``, since the profile's bands are for the real data.
+    """
+    rows = []
+    for number in expected:
+        bundle = glued.get(number.chapter, {}).get(number.key)
+        value = None if bundle is None else number_from_glue(bundle)
+        band = number.band(profile)
+        judged = "substitute" if number.chapter in substituted and value is not None else status(value, band)
+        rows.append({"chapter": number.chapter, "key": number.key, "label": number.label, "value": value,
+                     "band": list(band) if band else None, "status": judged, "fmt": number.fmt})
+    return rows
+
+
+def chapter_data(chapter: Chapter, glued: Mapping[str, Any]) -> str:
+    """What data ``chapter`` used: its own recorded description if it glued one, else the registry's."""
+    if chapter.data_key and chapter.data_key in glued:
+        return text_from_glue(glued[chapter.data_key])
+    return chapter.data
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the results (absent ones are left out)."""
+    versions = {"python": platform.python_version()}
+    for name in REPORTED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def format_value(value: float | None, fmt: str) -> str:
+    """``value`` with ``fmt``, or an em dash when missing."""
+    return "—" if value is None else format(value, fmt)
+
+
+def registry_path(app: Sphinx) -> Path:
+    """The book's ``_results.yml``."""
+    return Path(app.srcdir) / REGISTRY_FILE
+
+
+def read_registry(app: Sphinx) -> None:
+    """Load and check the registry once per build, before any chapter executes.
+
+    Raises:
+        ConfigError: naming the malformed entry.
+    """
+    try:
+        setattr(app, REGISTRY_ATTRIBUTE, load_registry(registry_path(app)))
+    except RegistryError as error:
+        raise ConfigError(str(error)) from error
+
+
+def registry(app: Sphinx) -> Registry:
+    """The registry :func:`read_registry` loaded for this build."""
+    return getattr(app, REGISTRY_ATTRIBUTE)
+
+
+def note_registry_dependency(app: Sphinx, doctree: nodes.document) -> None:
+    """A chapter's footer shows its budget from the registry, so an edited registry makes Sphinx read the chapter
+    again (its outputs come from the execution cache: nothing runs)."""
+    if registry(app).find_chapter(app.env.docname) is not None:
+        app.env.note_dependency(str(registry_path(app)))
 
 
 class results_placeholder(nodes.General, nodes.Element):
@@ -78,30 +212,30 @@ def collect(app: Sphinx) -> dict[str, Any]:
     against bands set for the real data; in ``quick`` the substitutes *are* the data.
     """
     profile = current_profile()
-    glued = {chapter.docname: glue_outputs(app, chapter.docname) for chapter in results.CHAPTERS}
-    substituted = {chapter.docname: substitute_data(app, chapter.docname) for chapter in results.CHAPTERS
+    book = registry(app)
+    glued = {chapter.docname: glue_outputs(app, chapter.docname) for chapter in book.chapters}
+    substituted = {chapter.docname: substitute_data(app, chapter.docname) for chapter in book.chapters
                    if profile == "full"}
     substituted = {docname: wanted for docname, wanted in substituted.items() if wanted}
     chapters = []
-    for chapter in results.CHAPTERS:
+    for chapter in book.chapters:
         outputs = glued[chapter.docname]
         seconds = execution_seconds(app.env, chapter.docname)
         budget = chapter.budget_s.get(profile)
-        conditions = (results.conditions_from_glue(outputs[results.CONDITIONS_KEY])
-                      if results.CONDITIONS_KEY in outputs else {})
+        conditions = conditions_from_glue(outputs[CONDITIONS_KEY]) if CONDITIONS_KEY in outputs else {}
         chapters.append({
             "docname": chapter.docname, "title": chapter.title, "seconds": seconds, "budget_s": budget,
             "within_budget": None if seconds is None or budget is None else seconds <= budget,
-            "data": results.chapter_data(chapter, outputs), **conditions,
+            "data": chapter_data(chapter, outputs), **conditions,
             "substitute_for": substituted.get(chapter.docname, []),
         })
     seconds = [c["seconds"] for c in chapters if c["seconds"] is not None]
     return {
         "profile": profile,
-        "results": results.evaluate(glued, profile, substituted=set(substituted)),
+        "results": evaluate(book.expected, glued, profile, substituted=set(substituted)),
         "chapters": chapters,
         "total_seconds": sum(seconds),
-        "versions": results.package_versions(),
+        "versions": package_versions(),
     }
 
 
@@ -154,7 +288,7 @@ def results_nodes(app: Sphinx, fromdocname: str, report: dict[str, Any]) -> list
     numbers = _table(
         ["Chapter", "Result", "Value", f"Expected ({report['profile']})", "Status"],
         [[_chapter_link(app, fromdocname, row["chapter"], titles[row["chapter"]]), row["label"],
-          results.format_value(row["value"], row["fmt"]),
+          format_value(row["value"], row["fmt"]),
           "—" if row["band"] is None else " to ".join(format(v, row["fmt"]) for v in row["band"]),
           STATUS_TEXT[row["status"]]] for row in report["results"]],
         [14, 36, 10, 16, 10],
@@ -201,7 +335,7 @@ def provenance_node(chapter: dict[str, Any], profile: str) -> nodes.Node:
 
 def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     placeholders = list(doctree.findall(results_placeholder))
-    is_chapter = results.find_chapter(docname) is not None
+    is_chapter = registry(app).find_chapter(docname) is not None
     if not placeholders and not is_chapter:
         return
     report = build_report(app)
@@ -233,6 +367,8 @@ def write_results_file(app: Sphinx, exception: Exception | None) -> None:
 def setup(app: Sphinx) -> dict[str, object]:
     app.add_node(results_placeholder)
     app.add_directive("mlbook-results", ResultsDirective)
+    app.connect("builder-inited", read_registry)
+    app.connect("doctree-read", note_registry_dependency)
     app.connect("env-get-outdated", always_reread_results_page)
     app.connect("env-updated", forget_report)
     app.connect("doctree-resolved", on_doctree_resolved)

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
+from mlbook.cache import evaluation_only, weights_config
+
 if TYPE_CHECKING:
     import keras
 
@@ -455,9 +457,7 @@ def run_few_labels(data: ImageDataset, cfg: AugmentSettings, seed: int) -> FewLa
         batches = augmented_batches(images, labels, cfg.batch_size, ranges, seed, cfg.repeats)
         # The step size decays to zero along a cosine, so the last epoch's accuracy is not a lucky or unlucky step.
         schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.num_epochs * len(batches))
-        config = {"run": name, "seed": seed, "data": data.source, "per_class": cfg.per_class, "schedule": "cosine",
-                  "num_epochs": cfg.num_epochs, "repeats": cfg.repeats, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
-                  "ranges": dataclasses.asdict(ranges) if ranges else None}
+        config = weights_config(cfg, run=name, seed=seed, data=data.source, schedule="cosine", ranges=ranges)
         trained = load_or_train(model, f"few-labels-{name}", config, lambda m, b=batches, s=schedule: fit_classifier(
             m, b, (data.x_test, data.y_test), cfg.num_epochs, s))
         result.accuracy[name] = classification_accuracy(trained.model, data.x_test, data.y_test)
@@ -474,9 +474,9 @@ def run_few_labels(data: ImageDataset, cfg: AugmentSettings, seed: int) -> FewLa
 class AugmentSettings:
     """Sizes for the chapter :ref:`ch-augmentation`: the phantom and the few-labels experiment."""
 
-    phantom_shape: tuple[int, int, int]
+    phantom_shape: tuple[int, int, int] = evaluation_only()
     per_class: int
-    num_seeds: int
+    num_seeds: int = evaluation_only()
     num_epochs: int
     repeats: int
     batch_size: int

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from mlbook.cache import TrainedModel, load_or_train
+from mlbook.cache import TrainedModel, evaluation_only, load_or_train, weights_config
 from mlbook.data import ImageDataset
 from mlbook.training import STEPS_PER_EXECUTION, EpochLine
 
@@ -53,8 +53,8 @@ class AutoencoderSettings:
     conv_num_epochs: int
     batch_size: int
     learning_rate: float
-    num_shown: int = 10
-    num_random_samples: int = 10
+    num_shown: int = evaluation_only(10)
+    num_random_samples: int = evaluation_only(10)
 
 
 SETTINGS: dict[str, AutoencoderSettings] = {
@@ -229,10 +229,8 @@ def train_or_load(kind: str, data: ImageDataset, cfg: AutoencoderSettings, seed:
         raise ValueError(f"expected an autoencoder kind in {sorted(builders)}, got {kind!r}")
     build, num_epochs = builders[kind]
     keras.utils.set_random_seed(seed)
-    config = {"data": data.source, "num_epochs": num_epochs, "batch_size": cfg.batch_size,
-              "learning_rate": cfg.learning_rate, "seed": seed}
     return load_or_train(
-        build(), f"{kind}-autoencoder", config,
+        build(), f"{kind}-autoencoder", weights_config(cfg, data=data.source, seed=seed),
         lambda model: train_autoencoder(
             model, data.x_train, data.x_test, num_epochs, cfg.batch_size, cfg.learning_rate
         ),

@@ -223,15 +223,42 @@ def load_or_train(
     return TrainedModel(model, history, False, weights_path)
 
 
+#: The metadata key of a settings field that :func:`evaluation_only` marks.
+EVALUATION_ONLY = "mlbook.evaluation_only"
+
+
+def evaluation_only(default: Any = dataclasses.MISSING) -> Any:
+    """A settings dataclass field that does not change what training produces (the weights and the recorded
+    history): what a chapter plots, samples or scores afterwards. :func:`weights_config` leaves it out of keys,
+    so changing it loads the cached weights instead of training again."""
+    return dataclasses.field(default=default, metadata={EVALUATION_ONLY: True})
+
+
+def weights_config(settings: Any, **extra: Any) -> dict[str, Any]:
+    """The config that keys a model's weights: every field of the settings dataclass ``settings`` except those
+    marked :func:`evaluation_only` (nested settings likewise), plus ``extra`` (the seed, the data's source...).
+
+    Every value is described by :func:`describe_for_key`, so arrays enter by their contents.
+    """
+    if not dataclasses.is_dataclass(settings) or isinstance(settings, type):
+        raise TypeError(f"expected a settings dataclass instance, got {type(settings).__name__}")
+    fields = {field.name: describe_for_key(getattr(settings, field.name))
+              for field in dataclasses.fields(settings) if not field.metadata.get(EVALUATION_ONLY)}
+    return {**fields, **{name: describe_for_key(value) for name, value in extra.items()}}
+
+
 def describe_for_key(value: Any) -> Any:
     """A JSON-serialisable stand-in for ``value`` that changes whenever ``value`` would change a training run.
 
     Numbers, strings, booleans and ``None`` stand for themselves; arrays for their shape, dtype and the SHA-256 of
-    their bytes; sequences and mappings item by item; any other object (an optimizer, a loss, a callback) for its
+    their bytes; settings dataclasses for their :func:`weights_config`; sequences and mappings item by item; any
+    other object (an optimizer, a loss, a callback) for its
     class name and its public attributes that can be described this way.
     """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return weights_config(value)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray) or type(value).__name__ in ("EagerTensor", "Variable", "ResourceVariable"):
@@ -308,6 +335,12 @@ def _set_weights_from(model: keras.Model, path: Path) -> None:
     if found != expected:
         raise CacheEntryError(f"weights have shapes {found[:4]}… for a model that expects {expected[:4]}…")
     model.set_weights(arrays)
+
+
+def array_fingerprint(array: np.ndarray) -> str:
+    """A short SHA-256 of an array's shape and bytes, to key cached results on the images and filters they used."""
+    array = np.ascontiguousarray(array)
+    return hashlib.sha256(repr(array.shape).encode() + array.tobytes()).hexdigest()[:16]
 
 
 def load_or_compute_arrays(

@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from mlbook.cache import evaluation_only
 from mlbook.corpora import stdlib_text8
 from mlbook.data import DownloadError, announce_fallback, download
 from mlbook.distribute import clip_by_global_norm, scale_for_replicas, split_rows_across_replicas
@@ -586,9 +587,9 @@ class CharRNNSettings:
     hidden_activation: str = "relu"
     output_nodes: int = 50
     valid_fraction: float = 0.05
-    sample_length: int = 200
-    temperatures: tuple[float, ...] = (0.0, 0.5, 0.8, 1.0)
-    gradient_window: int = 40
+    sample_length: int = evaluation_only(200)
+    temperatures: tuple[float, ...] = evaluation_only((0.0, 0.5, 0.8, 1.0))
+    gradient_window: int = evaluation_only(40)
 
 
 SETTINGS: dict[str, CharRNNSettings] = {

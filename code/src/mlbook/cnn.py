@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from mlbook.cache import load_or_train
+from mlbook.cache import load_or_train, weights_config
 from mlbook.data import ImageDataset
 from mlbook.training import format_metrics
 
@@ -263,8 +263,7 @@ def run_rung(rung: Rung, data: ImageDataset, cfg: CnnMnistSettings, seed: int) -
         compile_model(model, rung.optimizer, cfg.learning_rate)
         return train_by_steps(model, data, rung.num_steps, cfg.batch_size, cfg.log_every, seed)
 
-    config = {**dataclasses.asdict(rung), **dataclasses.asdict(cfg), "seed": seed, "data": data.source,
-              "num_train": len(data.x_train)}
+    config = weights_config(cfg, rung=rung, seed=seed, data=data.source, num_train=len(data.x_train))
     # the model is compiled only after loading: Keras warns when a cached optimizer state meets a fresh optimizer
     trained = load_or_train(model, "cnn-mnist-" + rung.name.replace("+ ", "").replace(" ", "-"), config, train)
     if trained.from_cache:

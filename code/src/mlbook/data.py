@@ -7,12 +7,15 @@ says so in one line. No call here can hang: downloads have a timeout, and ``MLBO
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
+import socket
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +111,18 @@ def download(url: str, filename: str, sha256: str, timeout: float = DOWNLOAD_TIM
         if os.path.exists(temp_name):
             os.unlink(temp_name)
     return target
+
+
+@contextlib.contextmanager
+def socket_timeout(seconds: float = DOWNLOAD_TIMEOUT_S) -> Iterator[None]:
+    """Give every socket opened inside the ``with`` block a timeout of ``seconds`` per read or connect, for
+    downloaders that take no timeout of their own (Keras's ``get_file``); the previous default is restored after."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def announce_fallback(wanted: str, reason: str, used: str) -> None:

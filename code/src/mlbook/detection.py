@@ -1,7 +1,8 @@
 """Generic object-detection tools: boxes, intersection over union, non-maximum suppression and average precision.
 
 Boxes are ``(x_min, y_min, x_max, y_max)`` rows, in any unit as long as every box compared uses the same one
-(the YOLO chapter uses fractions of the image side). Everything here is NumPy; nothing imports TensorFlow.
+(the YOLO chapter uses fractions of the image side). Everything here works on NumPy arrays, except the functions
+whose names end in ``_tensor``: they are the keras.ops twins of NumPy ones, for losses that are differentiated.
 
 References:
     Everingham, M. et al. (2010). The PASCAL Visual Object Classes (VOC) Challenge. *IJCV* 88, 303–338 (average
@@ -13,8 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from keras import ops
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 #: Added to a union before dividing, so that two empty boxes give an IoU of 0 instead of 0/0.
 IOU_EPSILON = 1e-12
@@ -41,6 +47,12 @@ def centres_to_corners(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     half = boxes[:, 2:] / 2
     return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1)
+
+
+def centres_to_corners_tensor(boxes: tf.Tensor) -> tf.Tensor:
+    """:func:`centres_to_corners` in keras.ops, on ``(..., 4)`` tensors of ``(x_centre, y_centre, w, h)``."""
+    half = boxes[..., 2:4] / 2
+    return ops.concatenate([boxes[..., 0:2] - half, boxes[..., 0:2] + half], axis=-1)
 
 
 def corners_to_centres(boxes: np.ndarray) -> np.ndarray:
@@ -71,6 +83,24 @@ def pairwise_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     intersection = sides[..., 0] * sides[..., 1]
     union = box_area(a)[:, None] + box_area(b)[None, :] - intersection
     return intersection / (union + IOU_EPSILON)
+
+
+def iou_tensor(corners_a: tf.Tensor, corners_b: tf.Tensor) -> tf.Tensor:
+    """Element-wise IoU of two broadcastable ``(..., 4)`` tensors of corners, in keras.ops. Given
+    ``corners_a[:, None]`` and ``corners_b[None]`` it is :func:`pairwise_iou` of the two lists of boxes.
+
+    The intersection's sides are ``min(maxes) − max(mins)`` clipped at 0, so disjoint, touching, nested and
+    identical boxes all come out right.
+    """
+    lower = ops.maximum(corners_a[..., 0:2], corners_b[..., 0:2])
+    upper = ops.minimum(corners_a[..., 2:4], corners_b[..., 2:4])
+    sides = ops.maximum(upper - lower, 0.0)
+    intersection = sides[..., 0] * sides[..., 1]
+
+    def area(corners):
+        return (corners[..., 2] - corners[..., 0]) * (corners[..., 3] - corners[..., 1])
+
+    return intersection / (area(corners_a) + area(corners_b) - intersection + IOU_EPSILON)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,10 +171,10 @@ def non_max_suppression(
     return np.asarray(kept, dtype=np.int64)
 
 
-def suppress(detections: Boxes, iou_threshold: float = 0.5) -> Boxes:
+def class_aware_nms(detections: Boxes, iou_threshold: float = 0.5) -> Boxes:
     """Class-aware :func:`non_max_suppression` of one image's scored detections."""
     if detections.scores is None:
-        raise ValueError("suppress needs scored detections, got boxes with scores=None")
+        raise ValueError("class_aware_nms needs scored detections, got boxes with scores=None")
     return detections.select(
         non_max_suppression(detections.boxes, detections.scores, iou_threshold, detections.classes)
     )

@@ -13,7 +13,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import os
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from mlbook.cache import load_or_compute_arrays, load_or_train
+from mlbook.cache import evaluation_only, load_or_compute_arrays, load_or_train, weights_config
 from mlbook.data import ImageDataset, announce_fallback, load_mnist_like
 from mlbook.distribute import replicas_in_sync, scale_for_replicas, this_replicas_rows
 from mlbook.plot import tile_images
@@ -76,9 +75,9 @@ class GanSettings:
     num_fixed_samples: int = 64
     max_images: int = 60_000
     face_side: int = 64
-    quiz_size: int = 16
-    test_epochs: int = 20
-    num_permutations: int = 1_000
+    quiz_size: int = evaluation_only(16)
+    test_epochs: int = evaluation_only(20)
+    num_permutations: int = evaluation_only(1_000)
 
 
 SETTINGS = {
@@ -422,11 +421,7 @@ def training_config(cfg: GanSettings, images: np.ndarray, seed: int) -> dict[str
     The images enter through a SHA-256 of their bytes, so other data (CelebA, MNIST, digits) never loads the
     wrong weights; settings that only the chapter's evaluation uses (quiz, two-sample test) are left out.
     """
-    fields = ("num_epochs", "batch_size", "latent_dim", "base_filters", "learning_rate", "beta_1",
-              "num_fixed_samples")
-    images = np.ascontiguousarray(images, dtype=np.float32)
-    return {**{name: getattr(cfg, name) for name in fields}, "seed": seed, "image_shape": list(images.shape),
-            "images_sha256": hashlib.sha256(images.tobytes()).hexdigest()}
+    return weights_config(cfg, seed=seed, images=np.asarray(images, dtype=np.float32))
 
 
 class _SamplesLost(RuntimeError):

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from mlbook.cache import evaluation_only, weights_config
+
 if TYPE_CHECKING:
     import keras
     from matplotlib.axes import Axes
@@ -365,8 +367,8 @@ class InceptionSettings:
     flatten: HeadTraining
     gap: HeadTraining
     batch_size: int
-    timing_batch_size: int
-    timing_repeats: int
+    timing_batch_size: int = evaluation_only()
+    timing_repeats: int = evaluation_only()
 
     def training(self, head: Head) -> HeadTraining:
         if head not in HEADS:
@@ -375,8 +377,7 @@ class InceptionSettings:
 
     def model_config(self, head: Head) -> Mapping[str, object]:
         """Everything that changes a trained model's weights: the cache key of :func:`mlbook.cache.load_or_train`."""
-        return {"head": head, **dataclasses.asdict(self.sizes), **dataclasses.asdict(self.training(head)),
-                "batch_size": self.batch_size}
+        return weights_config(self.training(head), head=head, sizes=self.sizes, batch_size=self.batch_size)
 
 
 SETTINGS = {

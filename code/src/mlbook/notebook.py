@@ -5,6 +5,7 @@ value wherever the text names it with myst-nb's ``glue:text`` role. It needs no 
 runs unchanged in Colab or a plain Jupyter. There, where nothing pastes the value into the text, ``glue(..., display=False)``
 also shows a line ``name = value`` (an *echo*), so a sentence that mentions ``name`` can point at it. The echo
 carries :data:`ECHO_METADATA_KEY` in its metadata, so that a book build can drop it from the page.
+:func:`record` stores a value for the build alone (e.g. the run's conditions for the Results page), with no echo.
 """
 
 from __future__ import annotations
@@ -59,3 +60,9 @@ def glue(name: str, value: Any, display: bool = True, *, echo: bool = True) -> N
     if not display and echo:
         echoed = echo_output(name, bundle.get("text/plain", repr(value)))
         show(echoed["data"], raw=True, metadata=echoed["metadata"])
+
+
+def record(name: str, value: Any) -> None:
+    """Record ``value`` under ``name`` for the build, with no line shown to the reader; outside a Jupyter kernel it
+    does nothing."""
+    glue(name, value, display=False, echo=False)

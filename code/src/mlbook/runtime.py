@@ -7,12 +7,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Generic, TypeVar
 
+from mlbook.notebook import record
 from mlbook.plot import use_book_style
 from mlbook.profiles import current_profile, select
-from mlbook.results import CONDITIONS_KEY, record
 from mlbook.seeding import DEFAULT_SEED, seed_everything
 
 T = TypeVar("T")
+#: The key under which :func:`setup_chapter` records the run's conditions (profile, seed, device); the book's build
+#: reads it for the Results page and each chapter's provenance footer.
+CONDITIONS_KEY = "mlbook_conditions"
 #: Characters per line of :meth:`ChapterContext.describe`: what a code-output box shows unscrolled on the page.
 DESCRIBE_WIDTH = 76
 

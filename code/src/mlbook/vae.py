@@ -26,7 +26,7 @@ from matplotlib.axes import Axes
 from mlbook.autoencoder import (
     IMAGE_SHAPE, NUM_PIXELS, check_images, predict_batches, random_codes_like, reconstruction_loss,
 )
-from mlbook.cache import TrainedModel, load_or_train
+from mlbook.cache import TrainedModel, evaluation_only, load_or_train, weights_config
 from mlbook.data import ImageDataset
 from mlbook.distribute import replicas_in_sync, scale_for_replicas, this_replicas_rows
 from mlbook.plot import tile_images
@@ -52,10 +52,10 @@ class VaeSettings:
     num_epochs: int
     batch_size: int
     learning_rate: float
-    grid_size: int = 15
-    grid_quantile: float = 0.05
-    num_random_samples: int = 1000
-    classifier_epochs: int = 10
+    grid_size: int = evaluation_only(15)
+    grid_quantile: float = evaluation_only(0.05)
+    num_random_samples: int = evaluation_only(1000)
+    classifier_epochs: int = evaluation_only(10)  # keys the classifier's weights, not the VAE's
 
 
 SETTINGS: dict[str, VaeSettings] = {
@@ -224,10 +224,7 @@ def train_or_load_vae(data: ImageDataset, cfg: VaeSettings, seed: int) -> Traine
     """The VAE trained on ``data`` with ``cfg``: from the weights cache if it is there, else trained now and cached
     with its history (the three losses, training and held-out, per epoch)."""
     keras.utils.set_random_seed(seed)
-    config = {"data": data.source, **dataclasses.asdict(cfg), "seed": seed}
-    for unused in ("grid_size", "grid_quantile", "num_random_samples", "classifier_epochs"):
-        config.pop(unused)  # settings of the chapter's plots and scores, not of the VAE's weights
-    return load_or_train(build_vae(cfg, seed), "vae", config,
+    return load_or_train(build_vae(cfg, seed), "vae", weights_config(cfg, data=data.source, seed=seed),
                          lambda model: train_vae(model, data.x_train, data.x_test, cfg, seed))
 
 

@@ -31,7 +31,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from mlbook.detection import IOU_EPSILON, Boxes, centres_to_corners, corners_to_centres, suppress
+from mlbook.cache import evaluation_only, weights_config
+from mlbook.detection import (
+    Boxes, centres_to_corners, centres_to_corners_tensor, class_aware_nms, corners_to_centres, iou_tensor,
+)
 from mlbook.distribute import scale_for_replicas
 from mlbook.training import STEPS_PER_EXECUTION
 
@@ -366,7 +369,7 @@ def decode_predictions(
     found = []
     for prediction in np.asarray(predictions):
         boxes = prediction_boxes(prediction, spec)
-        found.append(suppress(boxes.select(boxes.scores >= score_threshold), iou_threshold))
+        found.append(class_aware_nms(boxes.select(boxes.scores >= score_threshold), iou_threshold))
     return found
 
 
@@ -437,29 +440,6 @@ def build_yolo_network(spec: GridSpec, head: str = "conv", hidden_units: int = 2
 # --- the loss -------------------------------------------------------------------------------------------------------
 
 
-def centred_to_corners(boxes):
-    """``(..., 4)`` tensors of ``(x_centre, y_centre, w, h)`` to ``(x_min, y_min, x_max, y_max)``, in keras.ops."""
-    half = boxes[..., 2:4] / 2
-    return ops.concatenate([boxes[..., 0:2] - half, boxes[..., 0:2] + half], axis=-1)
-
-
-def box_iou(corners_a, corners_b):
-    """Element-wise IoU of two broadcastable ``(..., 4)`` tensors of corners, in keras.ops.
-
-    The intersection's sides are ``min(maxes) − max(mins)`` clipped at 0, so disjoint, touching, nested and
-    identical boxes all come out right.
-    """
-    lower = ops.maximum(corners_a[..., 0:2], corners_b[..., 0:2])
-    upper = ops.minimum(corners_a[..., 2:4], corners_b[..., 2:4])
-    sides = ops.maximum(upper - lower, 0.0)
-    intersection = sides[..., 0] * sides[..., 1]
-
-    def area(corners):
-        return (corners[..., 2] - corners[..., 0]) * (corners[..., 3] - corners[..., 1])
-
-    return intersection / (area(corners_a) + area(corners_b) - intersection + IOU_EPSILON)
-
-
 def yolo_loss_terms(
     targets, predictions, spec: GridSpec, lambda_coord: float = LAMBDA_COORD, lambda_noobj: float = LAMBDA_NOOBJ
 ) -> dict[str, object]:
@@ -499,9 +479,9 @@ def yolo_loss_terms(
     offsets = ops.convert_to_tensor(cell_offsets(size), dtype=dtype)
 
     def in_image(box):  # cell-relative centre → fraction of the image; w, h already are
-        return centred_to_corners(ops.concatenate([(box[..., 0:2] + offsets) / size, box[..., 2:4]], axis=-1))
+        return centres_to_corners_tensor(ops.concatenate([(box[..., 0:2] + offsets) / size, box[..., 2:4]], axis=-1))
 
-    iou = ops.stop_gradient(box_iou(in_image(pred_box), in_image(true_box)))                 # (n,S,S,B)
+    iou = ops.stop_gradient(iou_tensor(in_image(pred_box), in_image(true_box)))              # (n,S,S,B)
     responsible = ops.one_hot(ops.argmax(iou, axis=-1), num_boxes, dtype=dtype) * has_object[..., None]  # 1_ij^obj
 
     def sum_cells(values):
@@ -687,7 +667,7 @@ class YoloSettings:
     num_train: int
     num_epochs: int
     num_validation: int = 300
-    num_test: int = 500
+    num_test: int = evaluation_only(500)
     image_size: int = 64
     grid_size: int = 4
     num_boxes: int = 2
@@ -698,9 +678,9 @@ class YoloSettings:
     learning_rate: float = 3e-3
     lambda_coord: float = LAMBDA_COORD
     lambda_noobj: float = LAMBDA_NOOBJ
-    score_threshold: float = 0.05
-    display_threshold: float = 0.3
-    nms_iou_threshold: float = 0.5
+    score_threshold: float = evaluation_only(0.05)
+    display_threshold: float = evaluation_only(0.3)
+    nms_iou_threshold: float = evaluation_only(0.5)
 
     @property
     def spec(self) -> GridSpec:
@@ -708,8 +688,7 @@ class YoloSettings:
 
     def training_config(self, seed: int) -> dict[str, object]:
         """Everything that changes the trained weights (the weights cache's key): no evaluation settings."""
-        evaluation = {"num_test", "score_threshold", "display_threshold", "nms_iou_threshold"}
-        return {"seed": seed, **{k: v for k, v in dataclasses.asdict(self).items() if k not in evaluation}}
+        return weights_config(self, seed=seed)
 
     def generate(self, split: str, seed: int) -> DetectionDataset:
         """The ``train``, ``validation`` or ``test`` images; each split has its own seed, so they never coincide."""
