@@ -33,6 +33,14 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.delenv("MLBOOK_PROFILE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def close_figures() -> Iterator[None]:
+    """Close every matplotlib figure a test leaves open (only if the test imported pyplot)."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT

@@ -6,24 +6,16 @@ import keras
 import numpy as np
 import pytest
 
+from images import blob_images
 from mlbook import autoencoder as ae
-
-
-def synthetic_images(n: int = 16, seed: int = 0) -> np.ndarray:
-    """Grey blobs in [0, 1] with MNIST's shape: enough to run a model, no dataset needed."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:28, 0:28]
-    centres = rng.uniform(9, 19, size=(n, 2))
-    images = np.exp(-((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / 18.0)
-    return images[..., None].astype(np.float32)
-
+from mlbook.training import predict_in_batches
 
 # --- shapes -------------------------------------------------------------------------------------------------------
 
 
 def test_dense_autoencoder_shapes_and_parameter_count():
     model = ae.dense_autoencoder_sequential()
-    images = synthetic_images(3)
+    images = blob_images(3)
     assert model.get_layer("encoder")(images).shape == (3, 64)
     assert model(images).shape == (3, 28, 28, 1)
     # 784·128+128, 128·64+64, 64·64+64 | 64·64+64, 64·128+128, 128·784+784 (weights + biases), by hand
@@ -38,7 +30,7 @@ def test_conv_autoencoder_shapes_and_the_valid_convolution():
     sides = [layer.output.shape[1] for layer in decoder.layers[1:]]
     # conv 4, up 8, conv 8, up 16, valid conv 14, up 28, conv 28: the "valid" 3×3 convolution removes a 1-pixel border
     assert sides == [4, 8, 8, 16, 14, 28, 28]
-    assert ae.conv_autoencoder()(synthetic_images(2)).shape == (2, 28, 28, 1)
+    assert ae.conv_autoencoder()(blob_images(2)).shape == (2, 28, 28, 1)
 
 
 # --- Sequential and functional: the same model ---------------------------------------------------------------------
@@ -49,18 +41,18 @@ def test_sequential_and_functional_autoencoders_agree_on_the_same_weights():
     sequential, functional = ae.dense_autoencoder_sequential(), ae.dense_autoencoder_functional()
     assert [w.shape for w in sequential.get_weights()] == [w.shape for w in functional.get_weights()]
     functional.set_weights(sequential.get_weights())
-    images = synthetic_images(8)
-    expected = ae.predict_batches(sequential, images)
+    images = blob_images(8)
+    expected = predict_in_batches(sequential, images)
     # the same float32 operations in the same order: equal up to rounding in fused kernels (≈1e-7 relative)
-    np.testing.assert_allclose(ae.predict_batches(functional, images, batch_size=3), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(predict_in_batches(functional, images, batch_size=3), expected, rtol=0, atol=1e-6)
     # different random initial weights would give visibly different outputs, so the check above can fail
-    assert np.abs(ae.predict_batches(ae.dense_autoencoder_functional(), images) - expected).max() > 1e-3
+    assert np.abs(predict_in_batches(ae.dense_autoencoder_functional(), images) - expected).max() > 1e-3
 
 
 def test_a_model_used_as_a_layer_shares_its_weights():
     model = ae.dense_autoencoder_sequential()
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
-    images = synthetic_images(4)
+    images = blob_images(4)
     # the composite model holds the very encoder and decoder objects: composing them by hand gives its output
     np.testing.assert_allclose(model(images), decoder(encoder(images)), rtol=0, atol=1e-6)  # same ops, float32
     assert len(model.trainable_weights) == len(encoder.trainable_weights) + len(decoder.trainable_weights)
@@ -80,7 +72,7 @@ def test_reconstruction_loss_is_the_binary_cross_entropy_summed_over_pixels():
 
 
 def test_reconstruction_loss_is_smallest_at_the_target_where_it_equals_the_entropy():
-    images = synthetic_images(4)
+    images = blob_images(4)
     floor = ae.bernoulli_entropy(images)
     at_target = keras.ops.convert_to_numpy(ae.reconstruction_loss(images, images))
     # Keras clips outputs to [1e-7, 1 - 1e-7]: at most ≈1e-7·784 nats, plus float32 round-off on sums of ≈100
@@ -90,7 +82,7 @@ def test_reconstruction_loss_is_smallest_at_the_target_where_it_equals_the_entro
 
 
 def test_entropy_floor_is_zero_for_black_and_white_images_and_positive_for_grey():
-    binary = (synthetic_images(3) > 0.5).astype(np.float32)
+    binary = (blob_images(3) > 0.5).astype(np.float32)
     np.testing.assert_array_equal(ae.bernoulli_entropy(binary), 0.0)
     grey = np.full((1, 28, 28, 1), 0.5, dtype=np.float32)
     np.testing.assert_allclose(ae.bernoulli_entropy(grey), [784 * np.log(2)], rtol=1e-12)  # log 2 nats per pixel
@@ -102,25 +94,21 @@ def test_entropy_floor_is_zero_for_black_and_white_images_and_positive_for_grey(
 @pytest.mark.parametrize("build", [ae.dense_autoencoder_sequential, ae.dense_autoencoder_functional,
                                    ae.conv_autoencoder])
 def test_outputs_are_independent_sigmoid_pixels_not_a_softmax(build):
-    outputs = keras.ops.convert_to_numpy(build()(synthetic_images(4)))
+    outputs = keras.ops.convert_to_numpy(build()(blob_images(4)))
     assert outputs.min() > 0.0 and outputs.max() < 1.0
     # a softmax over 784 pixels forces every image to sum to exactly 1; independent sigmoids start near 0.5 each
     assert np.all(outputs.sum(axis=(1, 2, 3)) > 100.0)
 
 
 def test_unscaled_images_are_rejected_with_a_clear_error():
-    raw = (synthetic_images(2) * 255).astype(np.uint8)
-    with pytest.raises(ValueError, match=r"scaled to \[0, 1\], got values in \[0, 2\d\d\]"):
-        ae.check_images(raw)
-    with pytest.raises(ValueError, match=r"shape \(n, 28, 28, 1\), got \(2, 784\)"):
-        ae.check_images(np.zeros((2, 784)))
+    raw = (blob_images(2) * 255).astype(np.uint8)
     with pytest.raises(ValueError, match="scaled to"):
         ae.train_autoencoder(ae.dense_autoencoder_sequential(), raw, raw, num_epochs=1, batch_size=2,
                              learning_rate=1e-3)
 
 
 def test_training_reports_the_reconstruction_loss_and_no_accuracy(capsys):
-    images = synthetic_images(8)
+    images = blob_images(8)
     history = ae.train_autoencoder(ae.dense_autoencoder_sequential(), images, images, num_epochs=1, batch_size=4,
                                    learning_rate=1e-3)
     assert set(history.history) == {"loss", "val_loss"}
@@ -130,7 +118,7 @@ def test_training_reports_the_reconstruction_loss_and_no_accuracy(capsys):
 def test_adam_trains_where_adadelta_with_its_keras_3_default_barely_moves():
     # The post used Adadelta(), whose default learning rate was 1.0 in Keras 1–2 and is 0.001 in Keras 3.
     assert float(keras.optimizers.Adadelta().learning_rate) == pytest.approx(1e-3)
-    images = synthetic_images(32)
+    images = blob_images(32)
     drops = {}
     for name, optimizer in [("adadelta", keras.optimizers.Adadelta()), ("adam", keras.optimizers.Adam(3e-3))]:
         keras.utils.set_random_seed(0)
@@ -146,24 +134,7 @@ def test_adam_trains_where_adadelta_with_its_keras_3_default_barely_moves():
     assert drops["adadelta"] < 0.05 * drops["adam"]
 
 
-# --- helpers: eager batched prediction, the random-code sampler, nearest distances, the plotting helper ----------
-
-
-def test_predict_batches_matches_one_call_and_handles_several_outputs():
-    model = ae.dense_autoencoder_sequential()
-    images = synthetic_images(7)
-    # batches of 3, 3 and 1 run the same float32 kernels as one call of 7: round-off only
-    whole = keras.ops.convert_to_numpy(model(images))
-    np.testing.assert_allclose(ae.predict_batches(model, images, batch_size=3), whole, atol=1e-6)
-    inputs = keras.Input((2,))
-    two_outputs = keras.Model(inputs, [inputs * 2.0, inputs + 1.0])
-    doubled, shifted = ae.predict_batches(two_outputs, np.ones((5, 2), dtype=np.float32), batch_size=2)
-    np.testing.assert_array_equal(doubled, 2.0)
-    np.testing.assert_array_equal(shifted, 2.0)
-    with pytest.raises(ValueError, match="positive batch_size"):
-        ae.predict_batches(model, images, batch_size=0)
-    with pytest.raises(ValueError, match=r"some inputs, got 500 and \(0, 28, 28, 1\)"):
-        ae.predict_batches(model, images[:0])
+# --- helpers: the random-code sampler, nearest distances, the plotting helper ------------------------------------
 
 
 def test_nearest_distances_match_brute_force():
@@ -194,7 +165,7 @@ def test_random_codes_match_the_codes_mean_and_spread_per_coordinate():
 def test_plot_image_rows_draws_one_row_per_entry_and_checks_lengths():
     import matplotlib.pyplot as plt
 
-    images = synthetic_images(5)
+    images = blob_images(5)
     fig = ae.plot_image_rows({"inputs": images, "outputs": images})
     assert len(fig.axes) == 10 and fig.axes[0].get_ylabel() == "inputs"
     plt.close(fig)

@@ -109,7 +109,8 @@ LEFTOVER_MARKUP = re.compile(
     re.MULTILINE,
 )
 #: A native library's log line (glog/absl format) or absl's notice, as TensorFlow writes them to stderr.
-NATIVE_LOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\]|absl::InitializeLog|oneDNN custom operations")
+NATIVE_LOG = re.compile(
+    r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\]|absl::InitializeLog|oneDNN custom operations")
 
 
 def prose_text(soup: BeautifulSoup) -> str:
@@ -178,7 +179,8 @@ def test_every_chapter_has_numbered_exercises_with_dropdown_solutions(built_book
         soup = soups[name]
         exercises = soup.select("main div.exercise")
         assert len(exercises) >= 3, f"{name}: {len(exercises)} exercises"
-        shown = [exercise.select_one(".admonition-title .caption-number").get_text(strip=True) for exercise in exercises]
+        shown = [exercise.select_one(".admonition-title .caption-number").get_text(strip=True)
+                 for exercise in exercises]
         assert shown == [f"Exercise {number}.{k}" for k in range(1, len(exercises) + 1)], f"{name}: {shown}"
         solutions = soup.select("main div.solution")
         assert [" ".join(s.get("class")) for s in solutions] == ["solution dropdown admonition"] * len(exercises), name

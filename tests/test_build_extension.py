@@ -5,7 +5,6 @@ registry is applied without executing anything (tools/mlbook_results.py)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,15 +16,16 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
-import mlbook_build  # noqa: E402
-import mlbook_execute  # noqa: E402
 import nbformat  # noqa: E402
 from bs4 import BeautifulSoup  # noqa: E402
+from sphinx.errors import ConfigError  # noqa: E402
+
+import mlbook_build  # noqa: E402
+import mlbook_execute  # noqa: E402
 from conftest import build_environment  # noqa: E402
 from mlbook.data import announce_fallback  # noqa: E402
 from mlbook.distribute import DISTRIBUTE_ENV_VAR  # noqa: E402
 from mlbook.notebook import echo_output  # noqa: E402
-from sphinx.errors import ConfigError  # noqa: E402
 
 NOTEBOOK_HEADER = """\
 ---
@@ -369,7 +369,8 @@ def test_build_environment_lets_kernels_capture_native_stderr(monkeypatch):
 def stderr_book(root: Path, cell: str) -> Path:
     """A one-chapter book, built as the real book is (both extensions), whose chapter runs ``cell``."""
     make_parallel_book(root)
-    config = (root / "_config.yml").read_text().replace("raise_on_error: true", "raise_on_error: true, stderr_output: warn")
+    config = (root / "_config.yml").read_text().replace("raise_on_error: true",
+                                                        "raise_on_error: true, stderr_output: warn")
     (root / "_config.yml").write_text(config)  # as the book's: stderr becomes a warning, fatal under -W
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: a\n")
     (root / "b.md").unlink()

@@ -102,7 +102,8 @@ def test_code_change_retrains(monkeypatch):
 def test_corrupt_entry_is_removed_and_retrained(damage, capsys):
     trainer = CountingTrainer()
     entry = cache.load_or_train(tiny_model(), "tiny", CONFIG, trainer)
-    weights, meta = entry.weights_path, entry.weights_path.with_name(entry.weights_path.name.replace(".weights.npz", ".json"))
+    weights = entry.weights_path
+    meta = weights.with_name(weights.name.replace(".weights.npz", ".json"))
     raw = weights.read_bytes()
     if damage == "truncate":
         weights.write_bytes(raw[: len(raw) // 2])

@@ -34,6 +34,7 @@ def test_flipping_a_setting_of_a_real_chapter_stops_it_at_the_claim_it_falsifies
     import jupytext
     import nbclient
     import nbformat
+
     from conftest import build_environment
 
     root = Path(__file__).resolve().parents[1]

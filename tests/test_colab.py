@@ -286,6 +286,16 @@ def test_glue_sites_know_literal_formatted_and_variable_names():
     assert colab.glue_site('glue("a", 1)\nobject?', cell=0).names == {"a"}  # IPython help syntax: not Python
 
 
+def test_settings_recorded_by_setup_chapter_are_among_the_settings_printed_above():
+    from mlbook.runtime import SETTINGS_GLUE_PREFIX
+
+    site = colab.glue_site("ctx = mlbook.setup_chapter(vae.SETTINGS)\ncfg = ctx.cfg\n", cell=2)
+    assert site.glues(f"{SETTINGS_GLUE_PREFIX}grid_size") and site.glues("cfg_hidden_num_steps")
+    assert not site.glues("grid_size")
+    assert colab.glue_place("cfg_grid_size", 5, (site,)) == "among the settings printed above"
+    assert colab.glue_place("cfg_grid_size", 1, (site,)) == "printed below"
+
+
 def test_admonitions_become_blockquotes_and_dropdowns_details(small_book):
     markdown = markdown_of(small_book, "book/third")
     assert "> **Exercise 1**\n>\n> Work out:\n>\n> - one $x$\n> - two\n>\n> ```python\n> print(f\"{x}`\")\n> ```" \
@@ -542,7 +552,8 @@ def test_a_changed_chapter_makes_its_notebook_stale(tmp_path):
     edited = tmp_path / chapter.relative_to(REPO_ROOT)
     edited.write_text(chapter.read_text().replace("```{code-cell} ipython3\n", "```{code-cell} ipython3\nx = 1\n", 1))
     settings = colab.book_settings()
-    assert colab.notebook_text(colab.make_notebook(edited, settings, root=tmp_path)) != chapter.with_suffix(".ipynb").read_text()
+    regenerated = colab.notebook_text(colab.make_notebook(edited, settings, root=tmp_path))
+    assert regenerated != chapter.with_suffix(".ipynb").read_text()
 
 
 def test_setup_cell_installs_from_the_configured_repository():
@@ -553,7 +564,8 @@ def test_setup_cell_installs_from_the_configured_repository():
 
 def test_literalinclude_becomes_the_code_and_images_resolve_outside_the_book(tmp_path):
     (tmp_path / "code").mkdir()
-    (tmp_path / "code/m.py").write_text("import os\n\n\nclass Box:\n    @property\n    def size(self):\n        return 3\n")
+    (tmp_path / "code/m.py").write_text(
+        "import os\n\n\nclass Box:\n    @property\n    def size(self):\n        return 3\n")
     write_book(tmp_path, [{"book/ch": "# Ch\n\n```{literalinclude} ../code/m.py\n:language: python\n"
                                       ":pyobject: Box.size\n```\n\n"
                                       "![diagram](img/net.png) and ![web](https://example.org/a.png)\n"}])

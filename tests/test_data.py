@@ -79,6 +79,16 @@ def test_digits_as_mnist_rejects_wrong_shapes():
         data.digits_as_mnist(np.zeros((8, 8)))
 
 
+def test_check_mnist_images_rejects_unscaled_or_misshapen_images():
+    images = np.ones((2, 28, 28, 1))
+    checked = data.check_mnist_images(images)
+    assert checked.dtype == np.float32 and checked.shape[1:] == data.MNIST_IMAGE_SHAPE
+    with pytest.raises(ValueError, match=r"scaled to \[0, 1\], got values in \[0, 2\d\d\]"):
+        data.check_mnist_images((images * 255).astype(np.uint8))
+    with pytest.raises(ValueError, match=r"shape \(n, 28, 28, 1\), got \(2, 784\)"):
+        data.check_mnist_images(np.zeros((2, 784)))
+
+
 def test_download_verifies_checksum_and_writes_atomically(tmp_path, monkeypatch):
     monkeypatch.delenv("MLBOOK_OFFLINE")
     source = tmp_path / "remote.bin"

@@ -77,5 +77,6 @@ def test_every_chapter_download_is_the_reader_notebook_with_this_builds_outputs(
     echoes = [o["data"]["text/plain"] for cell in vae.cells if cell.cell_type == "code" for o in cell.outputs
               if is_echo(o)]
     assert any(line.startswith("vae_test_") for line in echoes), echoes[:5]
-    images = [o for cell in vae.cells if cell.cell_type == "code" for o in cell.outputs if "image/png" in o.get("data", {})]
+    images = [output for cell in vae.cells if cell.cell_type == "code" for output in cell.outputs
+              if "image/png" in output.get("data", {})]
     assert images, "the VAE chapter's figures are missing from its download"

@@ -115,7 +115,8 @@ def chapter_starts(reader) -> dict[str, int]:
     for docname in toc_files(toc):  # in the toc's order: a section titled "Results" comes before the Results page
         title = chapter_title(docname)
         found = next((i for i in range(position, len(flat)) if squeezed(title) in flat[i][0]), None)
-        assert found is not None, f"no bookmark for {docname} ({title!r}) after {flat[position - 1] if position else 'the start'}"
+        after = flat[position - 1] if position else "the start"
+        assert found is not None, f"no bookmark for {docname} ({title!r}) after {after}"
         assert found == 0 or flat[found - 1][1] < flat[found][1], f"{docname} does not start a new page"
         starts[docname], position = flat[found][1], found + 1
     return starts

@@ -11,13 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 
-from mlbook.plot import plot_decision_boundary, plot_function_derivative_grid
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from mlbook.plot import plot_decision_boundary, plot_function_derivative_grid, plot_history
 
 
 def test_function_derivative_grid_has_one_row_per_function_and_plots_the_values():
@@ -58,7 +52,6 @@ def test_decision_boundary_draws_the_points_and_checks_shapes():
 
 
 def test_image_grid_lays_out_rows_and_checks_shapes():
-    import matplotlib.pyplot as plt
 
     from mlbook.plot import image_grid
 
@@ -78,7 +71,6 @@ def test_image_grid_lays_out_rows_and_checks_shapes():
 
 
 def test_plot_curves_draws_each_named_curve_from_epoch_one():
-    import matplotlib.pyplot as plt
 
     from mlbook.plot import plot_curves
 
@@ -91,3 +83,35 @@ def test_plot_curves_draws_each_named_curve_from_epoch_one():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="at least one"):
         plot_curves({})
+
+
+def test_plot_history_pairs_each_metric_with_its_validation_curve():
+    terms = ["xy_loss", "wh_loss", "object_loss", "no_object_loss", "class_loss"]
+    history = {name: [1.0, 0.5, 0.25] for name in ["loss", *terms]}
+    history["val_loss"] = [1.2, 0.6, 0.3]
+    fig = plot_history(history, ["loss", *terms], ncols=3, logy=True)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "xy loss", "wh loss", "object loss", "no object loss", "class loss"]
+    assert len(fig.axes[0].lines) == 2 and len(fig.axes[1].lines) == 1  # validation drawn only where recorded
+    assert fig.axes[0].lines[1].get_linestyle() == "--" and fig.axes[0].get_yscale() == "log"
+    assert [ax.get_xlabel() for ax in fig.axes] == [""] * 3 + ["epoch"] * 3  # the bottom row names the axis
+    legend = fig.axes[0].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["training", "validation"]
+    assert legend.legend_handles[1].get_linestyle() == "--"  # the legend shows the dashes
+    assert all(ax.get_legend() is None for ax in fig.axes[1:])
+    with pytest.raises(ValueError, match="missing.*class_loss"):
+        plot_history({"loss": [1.0]}, ["loss", "class_loss"])
+
+
+def test_plot_history_titles_from_a_mapping_and_fits_the_axes_from_a_later_epoch():
+    history = {"loss": [50.0, 3.0, 2.0], "val_loss": [60.0, 3.5, 2.5], "kl_loss": [1.0, 2.0, 3.0],
+               "val_kl_loss": [1.0, 2.0, 4.0]}
+    fig = plot_history(history, {"loss": "total", "kl_loss": "KL"}, ylabel="nats", validation_label="test",
+                       ylim_from_epoch=2)
+    assert [ax.get_title() for ax in fig.axes] == ["total", "KL"]
+    assert fig.axes[0].get_ylabel() == "nats"
+    assert fig.axes[0].get_ylim() == pytest.approx((2.0 - 0.075, 3.5 + 0.075))  # epoch 1's 50 and 60 cut off
+    assert fig.axes[1].get_ylim() == pytest.approx((2.0 - 0.1, 4.0 + 0.1))
+    assert fig.axes[0].lines[1].get_label() == "test"
+    with pytest.raises(ValueError, match="ylim_from_epoch"):
+        plot_history(history, ["loss"], ylim_from_epoch=0)

@@ -1,6 +1,6 @@
 import pytest
 
-from mlbook.profiles import PROFILES, current_profile, select, validate_profile
+from mlbook.profiles import PROFILES, current_profile, resolve_profile, select, validate_profile
 
 SETTINGS = {"quick": "small", "full": "large"}
 
@@ -35,3 +35,11 @@ def test_explicit_profile_overrides_environment(monkeypatch):
 def test_settings_must_cover_every_profile():
     with pytest.raises(KeyError, match="full"):
         select({"quick": 1})
+
+
+def test_resolve_profile_reads_the_environment_only_when_no_profile_is_given(monkeypatch):
+    monkeypatch.setenv("MLBOOK_PROFILE", "full")
+    assert resolve_profile() == "full"
+    assert resolve_profile(" Quick ") == "quick"
+    with pytest.raises(ValueError, match="valid profiles are: quick, full"):
+        resolve_profile("huge")

@@ -19,10 +19,11 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
+from sphinx.errors import ConfigError  # noqa: E402
+
 import mlbook_build  # noqa: E402
 import mlbook_results  # noqa: E402
 from mlbook_registry import REGISTRY_FILE, RegistryError, load_registry  # noqa: E402
-from sphinx.errors import ConfigError  # noqa: E402
 
 REGISTRY = load_registry(REPO_ROOT / REGISTRY_FILE)
 

@@ -66,3 +66,59 @@ def test_importing_mlbook_changes_no_plot_style():
         before = dict(mpl.rcParams)
         importlib.reload(mlbook.plot)
         assert dict(mpl.rcParams) == before
+
+
+@dataclasses.dataclass(frozen=True)
+class Hidden:
+    num_steps: int
+    learning_rate: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Nested:
+    grid_size: int
+    temperatures: tuple[float, ...]
+    optimizer: str
+    hidden: Hidden
+    plot: bool = True
+
+
+def recorded_by_setup(monkeypatch, settings):
+    import mlbook.runtime
+
+    recorded = {}
+    monkeypatch.setattr(mlbook.runtime, "record", lambda name, value: recorded.__setitem__(name, value))
+    monkeypatch.setenv("MLBOOK_PROFILE", "quick")
+    with mpl.rc_context():
+        ctx = setup_chapter(settings, tensorflow=False)
+    return ctx, recorded
+
+
+def test_setup_chapter_records_every_setting_under_its_glue_name(monkeypatch):
+    from mlbook.runtime import CONDITIONS_KEY
+
+    cfg = Nested(grid_size=12, temperatures=(0.5, 1.0), optimizer="adam", hidden=Hidden(300, 0.01))
+    ctx, recorded = recorded_by_setup(monkeypatch, {"quick": cfg, "full": Nested(1, (), "sgd", Hidden(1, 1.0))})
+    assert ctx.cfg is cfg
+    assert recorded.pop(CONDITIONS_KEY)["profile"] == "quick"
+    assert recorded == {"cfg_grid_size": 12, "cfg_temperatures": (0.5, 1.0), "cfg_optimizer": "adam",
+                        "cfg_hidden_num_steps": 300, "cfg_hidden_learning_rate": 0.01, "cfg_plot": True}
+
+
+def test_setup_chapter_records_no_setting_for_a_chapter_without_settings(monkeypatch):
+    from mlbook.runtime import CONDITIONS_KEY
+
+    _, recorded = recorded_by_setup(monkeypatch, {"quick": None, "full": None})
+    assert list(recorded) == [CONDITIONS_KEY]
+
+
+def test_settings_glue_rejects_two_settings_with_one_name():
+    from mlbook.runtime import settings_glue
+
+    @dataclasses.dataclass(frozen=True)
+    class Clash:
+        hidden: Hidden
+        hidden_num_steps: int
+
+    with pytest.raises(ValueError, match="cfg_hidden_num_steps"):
+        settings_glue(Clash(Hidden(1, 0.1), 2))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlbook.training import EpochLine, format_metrics
+from mlbook.training import EpochLine, classification_accuracy, format_metrics, predict_in_batches
 
 
 def test_format_metrics_is_sorted_and_short():
@@ -46,3 +46,34 @@ def test_steps_per_execution_trains_the_same_weights():
     np.testing.assert_allclose(losses_many, losses_one, rtol=1e-5)
     for one, many in zip(weights_one, weights_many):
         np.testing.assert_allclose(many, one, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_in_batches_matches_one_call_and_handles_several_outputs():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    inputs = np.random.default_rng(0).standard_normal((7, 4)).astype(np.float32)
+    # batches of 3, 3 and 1 run the same float32 kernels as one call of 7: round-off only
+    whole = keras.ops.convert_to_numpy(model(inputs))
+    batched = predict_in_batches(model, inputs, batch_size=3)
+    assert isinstance(batched, np.ndarray)
+    np.testing.assert_allclose(batched, whole, atol=1e-6)
+    assert classification_accuracy(model, inputs, whole.argmax(axis=1), batch_size=3) == 1.0
+    two_inputs = keras.Input((2,))
+    two_outputs = keras.Model(two_inputs, [two_inputs * 2.0, two_inputs + 1.0])
+    doubled, shifted = predict_in_batches(two_outputs, np.ones((5, 2), dtype=np.float32), batch_size=2)
+    np.testing.assert_array_equal(doubled, 2.0)
+    np.testing.assert_array_equal(shifted, 2.0)
+    with pytest.raises(ValueError, match="positive batch_size"):
+        predict_in_batches(model, inputs, batch_size=0)
+    with pytest.raises(ValueError, match=r"some inputs, got 500 and \(0, 4\)"):
+        predict_in_batches(model, inputs[:0])
+
+
+def test_predict_in_batches_runs_dropout_in_inference_mode():
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.9)])
+    inputs = np.ones((6, 4), dtype=np.float32)
+    np.testing.assert_array_equal(predict_in_batches(model, inputs, batch_size=4), inputs)

@@ -9,19 +9,13 @@ import keras
 import numpy as np
 import pytest
 
+from images import blob_images
 from mlbook import autoencoder as ae
 from mlbook import vae
+from mlbook.training import predict_in_batches
 
 TINY = dataclasses.replace(vae.SETTINGS["quick"], intermediate_dim=32, num_epochs=2, batch_size=16)
 
-
-def blob_images(n: int, seed: int = 0) -> np.ndarray:
-    """Grey Gaussian blobs in [0, 1] with MNIST's shape (the same kind as in test_autoencoder.py)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:28, 0:28]
-    centres = rng.uniform(9, 19, size=(n, 2))
-    images = np.exp(-((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / 18.0)
-    return images[..., None].astype(np.float32)
 
 
 def as_numpy(tensor) -> np.ndarray:
@@ -172,8 +166,8 @@ def test_a_trained_vae_comes_back_from_the_weights_cache(capsys):
         np.testing.assert_array_equal(loaded, trained)
     # the decoder of the loaded model is the trained one: same images for the same latent vectors
     z = np.random.default_rng(7).standard_normal((5, 2)).astype(np.float32)
-    decoded = ae.predict_batches(second.model.decoder, z)
-    np.testing.assert_array_equal(decoded, ae.predict_batches(first.model.decoder, z))
+    decoded = predict_in_batches(second.model.decoder, z)
+    np.testing.assert_array_equal(decoded, predict_in_batches(first.model.decoder, z))
     # a model loaded from the cache was never compiled: the chapter's evaluation must not need compile()
     losses = vae.evaluate_vae(second.model, images, batch_size=7)
     assert vae.evaluate_vae(first.model, images, batch_size=7) == losses  # seeded: the same estimate every run
@@ -220,7 +214,7 @@ def test_vae_decodes_random_vectors_into_more_digit_like_images_than_the_autoenc
     keras.utils.set_random_seed(0)
     classifier = vae.build_digit_classifier()
     vae.train_digit_classifier(classifier, data.x_train, data.y_train, num_epochs=4)
-    accuracy = np.mean(ae.predict_batches(classifier, data.x_test).argmax(axis=1) == data.y_test)
+    accuracy = np.mean(predict_in_batches(classifier, data.x_test).argmax(axis=1) == data.y_test)
     assert accuracy > 0.8  # a classifier that cannot read digits could not judge samples
 
     # both models far less trained than in the chapter (there: 50 and 15 epochs)

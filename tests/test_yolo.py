@@ -11,7 +11,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display in tests
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,12 +21,6 @@ from mlbook.profiles import PROFILES, select
 
 SPEC = yolo.GridSpec()  # 64 × 64 images, 4 × 4 grid, 2 classes, 2 boxes per cell
 C = SPEC.num_classes
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 @pytest.fixture(scope="module")
@@ -366,7 +359,8 @@ def test_loss_gradient_matches_finite_differences(small_set):
 
 
 def _object_loss(targets, prediction) -> float:
-    return float(keras.ops.sum(yolo.yolo_loss_terms(tf.constant(targets), tf.constant(prediction), SPEC)["object_loss"]))
+    terms = yolo.yolo_loss_terms(tf.constant(targets), tf.constant(prediction), SPEC)
+    return float(keras.ops.sum(terms["object_loss"]))
 
 
 # ---- decoding and the network -------------------------------------------------------------------------------------
@@ -459,14 +453,3 @@ def test_box_in_cell_figure_shows_the_cell_of_the_centre(small_set):
     dot = next(line for line in fig.axes[1].lines if line.get_marker() == "o")
     np.testing.assert_allclose([dot.get_xdata()[0], dot.get_ydata()[0]], [centre_x * 4 - col, centre_y * 4 - row],
                                atol=1e-12)
-
-
-def test_loss_terms_figure_has_a_panel_per_term():
-    history = {name: [1.0, 0.5, 0.25] for name in ["loss", *yolo.LOSS_TERMS]}
-    history["val_loss"] = [1.2, 0.6, 0.3]
-    fig = yolo.plot_loss_terms(history)
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["loss", "xy loss", "wh loss", "object loss", "no object loss", "class loss"]
-    assert len(fig.axes[0].lines) == 2 and len(fig.axes[1].lines) == 1  # validation drawn only where recorded
-    with pytest.raises(ValueError, match="missing.*class_loss"):
-        yolo.plot_loss_terms({"loss": [1.0]})

@@ -20,7 +20,9 @@ when that file exists next to the ``.md``. This script writes those notebooks fr
     the chapter's own top "this chapter", and a label on another page a link into the published book
     (``html.baseurl``);
   - ``{glue:text}`name:fmt``` (and ``{glue}``, ``{glue:md}``) becomes ```name``` with where the notebook prints
-    it (``glue`` echoes ``name = value``): "(printed above)" or "(printed below)", one note per paragraph;
+    it (``glue`` echoes ``name = value``): "(printed above)" or "(printed below)", one note per paragraph; a
+    setting that ``setup_chapter`` records (``cfg_grid_size`` for ``cfg.grid_size``) is "among the settings
+    printed above", by the chapter's ``print(ctx.describe())``;
   - ``{math}`x``` becomes ``$x$``;
   - ``{term}`x``` and ``{term}`text <x>``` (Sphinx's glossary role) become a link to the term's entry in the
     published glossary (the page whose ``{glossary}`` directive defines it), with the anchor Sphinx gives a
@@ -65,6 +67,8 @@ from mlbook_citations import plain_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETUP_CELL_TAG = "colab-setup"
+#: The glue names of the settings that ``mlbook.setup_chapter`` records (``mlbook.runtime.SETTINGS_GLUE_PREFIX``).
+SETTINGS_GLUE = re.compile(r"cfg_\w+")
 LITERALINCLUDE = re.compile(r"```\{literalinclude\}\s+(?P<path>\S+)\n(?P<options>(?::[^\n]*\n)*)```", re.MULTILINE)
 MARKDOWN_IMAGE = re.compile(r"(!\[[^\]]*\]\()(?!https?://|data:)([^)\s]+)(\))")
 FIGURE_DIRECTIVE = re.compile(r"(```\{(?:figure|image)\}\s+)(?!https?://)(\S+)")
@@ -503,8 +507,10 @@ def glue_site(source: str, cell: int) -> GlueSite:
     names: set[str] = set()
     patterns: list[re.Pattern] = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and node.args
-                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "glue"):
+        function = getattr(node.func, "id", getattr(node.func, "attr", None)) if isinstance(node, ast.Call) else None
+        if function == "setup_chapter":
+            patterns.append(SETTINGS_GLUE)
+        if not (function == "glue" and node.args):
             continue
         first = node.args[0]
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -518,9 +524,9 @@ def glue_site(source: str, cell: int) -> GlueSite:
 
 
 def glue_sites(notebook: nbformat.NotebookNode) -> list[GlueSite]:
-    """The glue calls of every code cell that has one, in cell order."""
+    """The glue calls of every code cell that has one (or calls ``setup_chapter``), in cell order."""
     return [glue_site(cell.source, position) for position, cell in enumerate(notebook.cells)
-            if cell.cell_type == "code" and "glue" in cell.source]
+            if cell.cell_type == "code" and ("glue" in cell.source or "setup_chapter" in cell.source)]
 
 
 @dataclass(frozen=True)
@@ -660,9 +666,10 @@ def term_text(content: str, context: Context) -> str:
 
 def glue_place(name: str, position: int, sites: tuple[GlueSite, ...]) -> str:
     """Where the notebook prints the echo of glued ``name``, seen from cell ``position``: "printed above" (a code
-    cell at or before it glues the name), "printed below", or, when no cell visibly does, a vaguer truth."""
+    cell at or before it glues the name; for a setting that ``setup_chapter`` records, "among the settings printed
+    above"), "printed below", or, when no cell visibly does, a vaguer truth."""
     if any(site.cell <= position and site.glues(name) for site in sites):
-        return "printed above"
+        return "among the settings printed above" if SETTINGS_GLUE.fullmatch(name) else "printed above"
     if any(site.glues(name) for site in sites):
         return "printed below"
     return "printed by a code cell of this notebook"
@@ -999,7 +1006,8 @@ def _cells(notebook: nbformat.NotebookNode, context: Context, root: Path) -> Ite
             yield caption
 
 
-def make_notebook(chapter: Path, settings: dict[str, str] | None = None, root: Path = REPO_ROOT) -> nbformat.NotebookNode:
+def make_notebook(chapter: Path, settings: dict[str, str] | None = None,
+                  root: Path = REPO_ROOT) -> nbformat.NotebookNode:
     """The Colab notebook for one chapter (outputs stripped, set-up cell first, markdown without MyST)."""
     settings = settings or book_settings(root)
     notebook = jupytext.read(chapter, fmt="md:myst")

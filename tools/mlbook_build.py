@@ -39,8 +39,8 @@ import nbformat
 from packaging.requirements import Requirement
 from sphinx.application import Sphinx
 from sphinx.config import Config
-from sphinx.errors import ConfigError
 from sphinx.environment import BuildEnvironment
+from sphinx.errors import ConfigError
 from sphinx.util import logging
 
 LOGGER = logging.getLogger(__name__)
@@ -174,7 +174,8 @@ def vendored_mathjax_dir() -> Path:
     try:
         import mathjax  # the import name of django-static-mathjax
     except ImportError as error:
-        raise ConfigError("MathJax is not installed: pip install django-static-mathjax (requirements/book.txt)") from error
+        raise ConfigError(
+            "MathJax is not installed: pip install django-static-mathjax (requirements/book.txt)") from error
     es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
     if not (es5 / MATHJAX_ENTRY).is_file():
         raise ConfigError(f"MathJax's {MATHJAX_ENTRY} not found under {es5}")
@@ -278,6 +279,7 @@ def reread_uncached_notebooks(app: Sphinx, env: BuildEnvironment, added: set[str
     if env.mystnb_config.execution_mode != "cache":
         return []
     from jupyter_cache import get_cache
+
     from mlbook_execute import pending_notebooks
 
     unchanged = sorted(env.all_docs.keys() - added - changed - removed)

@@ -23,7 +23,6 @@ from pathlib import Path
 import pybtex.backends
 import pybtex.database
 import pybtex.plugin
-
 import sphinxcontrib.bibtex.plugin
 from pybtex.database import Entry, Person
 from pybtex.richtext import Text

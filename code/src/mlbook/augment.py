@@ -31,7 +31,6 @@ from mlbook.cache import evaluation_only, weights_config
 if TYPE_CHECKING:
     import keras
 
-    from mlbook.cache import TrainedModel
     from mlbook.data import ImageDataset
 
 Array = np.ndarray

@@ -1,8 +1,8 @@
 """Autoencoders for 28×28 digits: a dense one (written twice, with the Sequential and the functional API) and a
 convolutional one, trained to reproduce their input through a small latent code.
 
-The chapter :ref:`ch-autoencoders` shows this code. The variational autoencoder (:mod:`mlbook.vae`) reuses the
-reconstruction loss, the image checks and the random-code sampler defined here.
+The chapter :ref:`ch-autoencoders` shows this code. The variational autoencoder (:mod:`mlbook.vae`) builds on it
+and reuses the reconstruction loss and the random-code sampler defined here.
 
 References:
     Hinton, G. E. & Salakhutdinov, R. R. (2006). Reducing the dimensionality of data with neural networks.
@@ -22,12 +22,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mlbook.cache import TrainedModel, evaluation_only, load_or_train, weights_config
-from mlbook.data import ImageDataset
-from mlbook.training import STEPS_PER_EXECUTION, EpochLine
-
-#: Images are MNIST-shaped: 28×28 pixels, one grey channel, values in [0, 1].
-IMAGE_SHAPE: tuple[int, int, int] = (28, 28, 1)
-NUM_PIXELS = 28 * 28
+from mlbook.data import MNIST_IMAGE_SHAPE, MNIST_NUM_PIXELS, ImageDataset, check_mnist_images
+from mlbook.training import STEPS_PER_EXECUTION, EpochLine, predict_in_batches
 
 #: The dense autoencoder of the chapter: 784 → 128 → 64 → 64 (the code) | 64 → 64 → 128 → 784.
 DENSE_ENCODER_UNITS: tuple[int, ...] = (128, 64, 64)
@@ -63,24 +59,7 @@ SETTINGS: dict[str, AutoencoderSettings] = {
 }
 
 
-# --- inputs and the reconstruction loss ------------------------------------------------------------------------
-
-
-def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-    """Return ``images`` as float32 after checking that they are ``(n, 28, 28, 1)`` and scaled to [0, 1].
-
-    Raises:
-        ValueError: on another shape, or on values outside [0, 1] (e.g. 8-bit images not divided by 255).
-    """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"expected {name} of shape (n, 28, 28, 1), got {images.shape}")
-    low, high = float(images.min(initial=0.0)), float(images.max(initial=0.0))
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"expected {name} scaled to [0, 1], got values in [{low:g}, {high:g}] (divide 8-bit images by 255)"
-        )
-    return images.astype(np.float32, copy=False)
+# --- the reconstruction loss -----------------------------------------------------------------------------------
 
 
 def reconstruction_loss(images, reconstructions):
@@ -103,7 +82,7 @@ def bernoulli_entropy(images: np.ndarray) -> np.ndarray:
     Binary cross-entropy is minimal when the output equals the target, where it equals
     ``-[x log x + (1 - x) log(1 - x)]`` summed over pixels: zero for black-and-white images, positive for grey ones.
     """
-    x = check_images(images).astype(np.float64).reshape(len(images), -1)
+    x = check_mnist_images(images).astype(np.float64).reshape(len(images), -1)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(x > 0, x * np.log(x), 0.0) + np.where(x < 1, (1 - x) * np.log1p(-x), 0.0)
     return -terms.sum(axis=1)
@@ -116,14 +95,15 @@ def dense_autoencoder_sequential(latent_dim: int = DENSE_ENCODER_UNITS[-1]) -> k
     """The dense autoencoder with the Sequential API: an encoder model and a decoder model stacked as layers."""
     *hidden, _ = DENSE_ENCODER_UNITS
     encoder = keras.Sequential(
-        [keras.Input(IMAGE_SHAPE), keras.layers.Flatten()]
+        [keras.Input(MNIST_IMAGE_SHAPE), keras.layers.Flatten()]
         + [keras.layers.Dense(units, activation="relu") for units in (*hidden, latent_dim)],
         name="encoder",
     )
     decoder = keras.Sequential(
         [keras.Input((latent_dim,))]
         + [keras.layers.Dense(units, activation="relu") for units in DENSE_DECODER_UNITS]
-        + [keras.layers.Dense(NUM_PIXELS, activation="sigmoid"), keras.layers.Reshape(IMAGE_SHAPE)],
+        + [keras.layers.Dense(MNIST_NUM_PIXELS, activation="sigmoid"),
+           keras.layers.Reshape(MNIST_IMAGE_SHAPE)],
         name="decoder",
     )
     return keras.Sequential([encoder, decoder], name="dense_autoencoder")  # models used as layers
@@ -132,7 +112,7 @@ def dense_autoencoder_sequential(latent_dim: int = DENSE_ENCODER_UNITS[-1]) -> k
 def dense_autoencoder_functional(latent_dim: int = DENSE_ENCODER_UNITS[-1]) -> keras.Model:
     """The same dense autoencoder with the functional API: each model maps symbolic inputs to outputs."""
     *hidden, _ = DENSE_ENCODER_UNITS
-    images = keras.Input(IMAGE_SHAPE)
+    images = keras.Input(MNIST_IMAGE_SHAPE)
     x = keras.layers.Flatten()(images)
     for units in (*hidden, latent_dim):
         x = keras.layers.Dense(units, activation="relu")(x)
@@ -142,10 +122,10 @@ def dense_autoencoder_functional(latent_dim: int = DENSE_ENCODER_UNITS[-1]) -> k
     x = codes
     for units in DENSE_DECODER_UNITS:
         x = keras.layers.Dense(units, activation="relu")(x)
-    x = keras.layers.Dense(NUM_PIXELS, activation="sigmoid")(x)
-    decoder = keras.Model(codes, keras.layers.Reshape(IMAGE_SHAPE)(x), name="decoder")
+    x = keras.layers.Dense(MNIST_NUM_PIXELS, activation="sigmoid")(x)
+    decoder = keras.Model(codes, keras.layers.Reshape(MNIST_IMAGE_SHAPE)(x), name="decoder")
 
-    inputs = keras.Input(IMAGE_SHAPE)
+    inputs = keras.Input(MNIST_IMAGE_SHAPE)
     return keras.Model(inputs, decoder(encoder(inputs)), name="dense_autoencoder")  # models called like layers
 
 
@@ -154,7 +134,7 @@ def dense_autoencoder_functional(latent_dim: int = DENSE_ENCODER_UNITS[-1]) -> k
 
 def conv_encoder() -> keras.Model:
     """Three blocks of 3×3 convolution and 2×2 max pooling: 28 → 14 → 7 → 4 pixels, 16/8/8 channels."""
-    images = keras.Input(IMAGE_SHAPE)
+    images = keras.Input(MNIST_IMAGE_SHAPE)
     x = images
     for filters in CONV_ENCODER_FILTERS:
         x = keras.layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
@@ -178,7 +158,7 @@ def conv_decoder() -> keras.Model:
 def conv_autoencoder() -> keras.Model:
     """The convolutional encoder and decoder, composed with the functional API."""
     encoder, decoder = conv_encoder(), conv_decoder()
-    inputs = keras.Input(IMAGE_SHAPE)
+    inputs = keras.Input(MNIST_IMAGE_SHAPE)
     return keras.Model(inputs, decoder(encoder(inputs)), name="conv_autoencoder")
 
 
@@ -206,7 +186,8 @@ def train_autoencoder(
     Raises:
         ValueError: if the images are not ``(n, 28, 28, 1)`` in [0, 1], or a size is not positive.
     """
-    train_images, val_images = check_images(train_images, "train_images"), check_images(val_images, "val_images")
+    train_images = check_mnist_images(train_images, "train_images")
+    val_images = check_mnist_images(val_images, "val_images")
     if num_epochs < 1 or batch_size < 1:
         raise ValueError(f"expected positive num_epochs and batch_size, got {num_epochs} and {batch_size}")
     compile_autoencoder(model, learning_rate)
@@ -237,26 +218,10 @@ def train_or_load(kind: str, data: ImageDataset, cfg: AutoencoderSettings, seed:
     )
 
 
-def predict_batches(model: keras.Model, inputs: np.ndarray, batch_size: int = 500):
-    """Run ``model`` on ``inputs`` batch by batch, eagerly, and return NumPy arrays (a list for several outputs).
-
-    Keras's ``predict`` compiles a graph for every new input shape and warns when it does so repeatedly, which
-    happens when a chapter calls many models on arrays of different lengths; eager calls are quiet and, for the
-    book's small models, as fast.
-    """
-    inputs = np.asarray(inputs)
-    if batch_size < 1 or len(inputs) == 0:
-        raise ValueError(f"expected a positive batch_size and some inputs, got {batch_size} and {inputs.shape}")
-    batches = [model(inputs[start : start + batch_size], training=False) for start in range(0, len(inputs), batch_size)]
-    if isinstance(batches[0], (list, tuple)):
-        return [np.concatenate([keras.ops.convert_to_numpy(b[i]) for b in batches]) for i in range(len(batches[0]))]
-    return np.concatenate([keras.ops.convert_to_numpy(b) for b in batches])
-
-
 def reconstruction_error(model: keras.Model, images: np.ndarray) -> float:
     """The mean per-image reconstruction loss (nats) of ``model`` on ``images``."""
-    images = check_images(images)
-    return float(np.mean(keras.ops.convert_to_numpy(reconstruction_loss(images, predict_batches(model, images)))))
+    images = check_mnist_images(images)
+    return float(np.mean(keras.ops.convert_to_numpy(reconstruction_loss(images, predict_in_batches(model, images)))))
 
 
 def random_codes_like(codes: np.ndarray, num_samples: int, seed: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlbook.profiles import current_profile, validate_profile
+from mlbook.profiles import resolve_profile
 
 if TYPE_CHECKING:
     import keras
@@ -89,7 +89,7 @@ def runtime_signature() -> dict[str, str | int]:
 def cache_key(name: str, config: Mapping[str, Any], profile: str | None = None) -> str:
     """The hex key of a model: its name, its config (JSON-serialisable), the profile, the package source and the
     runtime (:func:`runtime_signature`)."""
-    profile = validate_profile(profile) if profile is not None else current_profile()
+    profile = resolve_profile(profile)
     try:
         config_json = json.dumps(dict(config), sort_keys=True)
     except TypeError as error:

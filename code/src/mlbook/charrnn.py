@@ -41,7 +41,7 @@ from mlbook.cache import evaluation_only
 from mlbook.corpora import stdlib_text8
 from mlbook.data import DownloadError, announce_fallback, download
 from mlbook.distribute import clip_by_global_norm, scale_for_replicas, split_rows_across_replicas
-from mlbook.profiles import current_profile, validate_profile
+from mlbook.profiles import resolve_profile
 
 #: The model's alphabet: id 0 is the space, ids 1–26 are a–z.
 ALPHABET = " " + string.ascii_lowercase
@@ -122,7 +122,7 @@ def read_text8(path) -> str:
 def load_corpus(valid_fraction: float, profile: str | None = None) -> TextCorpus:
     """text8 in ``full`` (downloaded once; on failure, one line and the offline corpus), else the standard
     library's docstrings in text8's alphabet (:func:`mlbook.corpora.stdlib_text8`)."""
-    profile = validate_profile(profile) if profile is not None else current_profile()
+    profile = resolve_profile(profile)
     if profile == "full":
         try:
             ids = encode(read_text8(download(TEXT8_URL, "text8.zip", TEXT8_SHA256)))

@@ -2,7 +2,8 @@
 
 The ``full`` profile loads the real dataset (downloaded once, checked against its SHA-256, kept in the Keras
 datasets folder). The ``quick`` profile — and ``full`` when a download fails — uses data that packages ship, and
-says so in one line. No call here can hang: downloads have a timeout, and ``MLBOOK_OFFLINE=1`` skips them.
+says so in one line. No call here can hang: downloads have a timeout, and ``MLBOOK_OFFLINE=1`` skips them. Models
+of MNIST-shaped digits check their inputs with :func:`check_mnist_images`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbook.profiles import current_profile, validate_profile
+from mlbook.profiles import resolve_profile
 
 OFFLINE_ENV_VAR = "MLBOOK_OFFLINE"
 DATA_DIR_ENV_VAR = "MLBOOK_DATA"
@@ -30,6 +31,9 @@ MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.n
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MNIST_SIDE = 28
+#: MNIST-shaped images as the models take them: 28×28 pixels, one grey channel, values in [0, 1].
+MNIST_IMAGE_SHAPE: tuple[int, int, int] = (MNIST_SIDE, MNIST_SIDE, 1)
+MNIST_NUM_PIXELS = MNIST_SIDE * MNIST_SIDE
 #: MNIST's digits fit a 20×20 box centred on the 28×28 canvas; the offline digits are laid out the same way.
 DIGIT_BOX = 20
 
@@ -56,6 +60,23 @@ class ImageDataset:
     @property
     def num_classes(self) -> int:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+def check_mnist_images(images: np.ndarray, name: str = "images") -> np.ndarray:
+    """Return ``images`` as float32 after checking that they are ``(n, 28, 28, 1)`` and scaled to [0, 1].
+
+    Raises:
+        ValueError: on another shape, or on values outside [0, 1] (e.g. 8-bit images not divided by 255).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != MNIST_IMAGE_SHAPE:
+        raise ValueError(f"expected {name} of shape (n, 28, 28, 1), got {images.shape}")
+    low, high = float(images.min(initial=0.0)), float(images.max(initial=0.0))
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"expected {name} scaled to [0, 1], got values in [{low:g}, {high:g}] (divide 8-bit images by 255)"
+        )
+    return images.astype(np.float32, copy=False)
 
 
 def data_dir() -> Path:
@@ -226,7 +247,7 @@ def load_mnist_like(profile: str | None = None) -> ImageDataset:
         An :class:`ImageDataset` of ``(n, 28, 28, 1)`` images in [0, 1] with labels 0–9; ``source`` is
         ``"mnist"`` or ``"sklearn-digits"``.
     """
-    profile = validate_profile(profile) if profile is not None else current_profile()
+    profile = resolve_profile(profile)
     if profile == "full":
         try:
             return load_mnist_files()

@@ -148,7 +148,6 @@ def split_rows_across_replicas(strategy: tf.distribute.Strategy, *tensors) -> tu
     Raises:
         ValueError: if a tensor's rows do not divide evenly among the replicas.
     """
-    import tensorflow as tf
 
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:

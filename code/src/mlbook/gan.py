@@ -28,8 +28,8 @@ from mlbook.cache import evaluation_only, load_or_compute_arrays, load_or_train,
 from mlbook.data import ImageDataset, announce_fallback, load_mnist_like
 from mlbook.distribute import replicas_in_sync, scale_for_replicas, this_replicas_rows
 from mlbook.plot import tile_images
-from mlbook.profiles import current_profile, validate_profile
-from mlbook.training import STEPS_PER_EXECUTION
+from mlbook.profiles import resolve_profile
+from mlbook.training import STEPS_PER_EXECUTION, predict_in_batches
 
 #: Label of real images: the discriminator is trained towards D(x) = 1 on them.
 REAL_LABEL = 1.0
@@ -161,7 +161,7 @@ def load_gan_images(cfg: GanSettings, profile: str | None = None) -> ImageDatase
     ``tensorflow-datasets`` copy; it never starts a CelebA download (those retry for minutes). Failing both, it
     prints one line and uses :func:`mlbook.data.load_mnist_like`.
     """
-    profile = validate_profile(profile) if profile is not None else current_profile()
+    profile = resolve_profile(profile)
     if profile == "quick":
         return load_mnist_like(profile)
     reasons = []
@@ -465,17 +465,10 @@ def train_dcgan(images: np.ndarray, cfg: GanSettings, seed: int = 0, name: str =
 # --- using the generator ----------------------------------------------------------------------------------------
 
 
-def predict_in_batches(model: keras.Model, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """``model(inputs, training=False)`` as NumPy, in eager batches (no ``predict`` function to trace per model)."""
-    inputs = np.asarray(inputs, dtype=np.float32)
-    outputs = [ops.convert_to_numpy(model(inputs[i : i + batch_size], training=False))
-               for i in range(0, len(inputs), batch_size)]
-    return np.concatenate(outputs)
-
-
 def generate(generator: keras.Model, latent_vectors: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Images in [0, 1] for ``latent_vectors`` (inference mode: batch norm uses its moving statistics)."""
-    return from_tanh_range(predict_in_batches(generator, latent_vectors, batch_size))
+    """Images in [0, 1] for ``latent_vectors`` (inference mode: batch norm uses its moving statistics); the
+    vectors are cast to float32 first (:func:`slerp`'s paths are float64)."""
+    return from_tanh_range(predict_in_batches(generator, np.asarray(latent_vectors, dtype=np.float32), batch_size))
 
 
 def slerp(z_start: np.ndarray, z_end: np.ndarray, num_steps: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from mlbook.cache import evaluation_only, weights_config
+from mlbook.data import MNIST_IMAGE_SHAPE
 
 if TYPE_CHECKING:
     import keras
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 Head = Literal["flatten", "gap"]
 HEADS: tuple[str, ...] = ("flatten", "gap")
 NUM_CLASSES = 10
-IMAGE_SHAPE = (28, 28, 1)
 #: The gap head max-pools 4×4 between the modules: module 2 runs at 7×7 and its 5×5 kernels see 24×24 pixels.
 GAP_POOL = 4
 
@@ -193,7 +193,7 @@ ORIGINAL_SIZES = InceptionNetSizes(map1=32, map2=64, reduce1x1=16, num_fc1=700)
 
 def build_inception_net(
     sizes: InceptionNetSizes, head: Head = "flatten", dropout_rate: float = 0.5,
-    image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+    image_shape: tuple[int, int, int] = MNIST_IMAGE_SHAPE,
 ) -> keras.Model:
     """The post's network (``head="flatten"``) or its global-average-pooling variant (``head="gap"``).
 
@@ -233,7 +233,7 @@ def build_inception_net(
 
 
 def inception_net_params(
-    sizes: InceptionNetSizes, head: Head = "flatten", image_shape: tuple[int, int, int] = IMAGE_SHAPE
+    sizes: InceptionNetSizes, head: Head = "flatten", image_shape: tuple[int, int, int] = MNIST_IMAGE_SHAPE
 ) -> dict[str, int]:
     """Parameters of :func:`build_inception_net`, by part, counted without building it (the post's own sizes
     would allocate 140 M weights).

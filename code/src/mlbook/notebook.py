@@ -2,15 +2,21 @@
 
 :func:`glue` writes the same output that ``myst_nb.glue`` writes, so a Jupyter Book built with myst-nb pastes the
 value wherever the text names it with myst-nb's ``glue:text`` role. It needs no myst-nb, so a chapter's notebook
-runs unchanged in Colab or a plain Jupyter. There, where nothing pastes the value into the text, ``glue(..., display=False)``
-also shows a line ``name = value`` (an *echo*), so a sentence that mentions ``name`` can point at it. The echo
+runs unchanged in Colab or a plain Jupyter. There, where nothing pastes the value into the text,
+``glue(..., display=False)`` also shows a line ``name = value`` (an *echo*), so a sentence that mentions ``name`` can
+point at it. The echo
 carries :data:`ECHO_METADATA_KEY` in its metadata, so that a book build can drop it from the page.
 :func:`record` stores a value for the build alone (e.g. the run's conditions for the Results page), with no echo.
+:func:`markdown_table` shows a table the code computes as a Markdown table, which the book and Colab both render.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from IPython.display import Markdown
 
 #: The MIME prefix of a value recorded but not displayed (myst-nb's ``GLUE_PREFIX``, papermill's convention).
 GLUE_MIME_PREFIX = "application/papermill.record/"
@@ -66,3 +72,67 @@ def record(name: str, value: Any) -> None:
     """Record ``value`` under ``name`` for the build, with no line shown to the reader; outside a Jupyter kernel it
     does nothing."""
     glue(name, value, display=False, echo=False)
+
+
+#: The separator cell of :func:`markdown_table` for each alignment character: the renderer's default, left,
+#: centre, right.
+TABLE_ALIGNMENTS = {"-": "---", "l": ":---", "c": ":---:", "r": "---:"}
+
+
+def table_cell(value: object) -> str:
+    """One cell of a Markdown table: ``str(value)`` with each ``|`` escaped as ``\\|`` (the renderer shows ``|``).
+
+    Raises:
+        ValueError: if the text has a line break, which would end the table's row.
+    """
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"a Markdown table cell cannot hold a line break: {text!r}")
+    return text.replace("|", "\\|")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> Markdown:
+    """A pipe table (GitHub's, MyST's and Colab's Markdown) of ``header`` and ``rows``, for a code cell to show.
+
+    Each cell is ``str(value)`` with ``|`` escaped and nothing else done to it: a cell formats its own numbers
+    (``f"{loss:.3f}"``) and its own emphasis (``f"**{total:,}**"``), and an empty string leaves a cell empty.
+
+    Args:
+        header: the column titles.
+        rows: the rows, each with one value per column.
+        align: one character per column: ``"l"`` left, ``"c"`` centred, ``"r"`` right, ``"-"`` the renderer's
+            default (left in the book); ``None`` for the default in every column. E.g. ``"lrr"``.
+
+    Returns:
+        an :class:`IPython.display.Markdown` whose text is the header line, the separator line and one line per
+        row, e.g. ``"| a | b |\\n|---|---:|\\n| x | 1 |"``.
+
+    Raises:
+        ValueError: if there is no column, if a row or ``align`` does not have one entry per column, if ``align``
+            has a character other than ``l``, ``c``, ``r`` and ``-``, or if a cell has a line break.
+    """
+    from IPython.display import Markdown
+
+    return Markdown(markdown_table_text(header, rows, align))
+
+
+def markdown_table_text(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
+    """The text of :func:`markdown_table` (same arguments and errors), without IPython."""
+    columns = len(header)
+    if columns == 0:
+        raise ValueError("a Markdown table needs at least one column")
+    align = "-" * columns if align is None else align
+    if len(align) != columns:
+        raise ValueError(f"align {align!r} has {len(align)} character(s) for {columns} column(s)")
+    if unknown := sorted(set(align) - set(TABLE_ALIGNMENTS)):
+        raise ValueError(f"align {align!r} has unknown character(s) {unknown}; use l, c, r or -")
+
+    def line(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(table_cell(cell) for cell in cells) + " |"
+
+    lines = [line(header), "|" + "|".join(TABLE_ALIGNMENTS[char] for char in align) + "|"]
+    for number, row in enumerate(rows, start=1):
+        if len(row) != columns:
+            raise ValueError(f"row {number} has {len(row)} cell(s) for {columns} column(s): {list(row)!r}")
+        lines.append(line(row))
+    return "\n".join(lines)

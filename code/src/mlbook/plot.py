@@ -87,7 +87,8 @@ def image_grid(
         raise ValueError(f"expected {n} titles (one per image), got {len(titles)}")
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, nrows * (cell_size + 0.25 * (titles is not None))))
+    row_height = cell_size + 0.25 * (titles is not None)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, nrows * row_height))
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         ax.set_axis_off()
         if i < n:
@@ -104,8 +105,12 @@ def plot_curves(
     ylabel: str = "loss",
     logy: bool = False,
     ax: Axes | None = None,
+    legend: bool = True,
 ) -> Axes:
-    """Plot named training curves (e.g. ``{"training": [...], "validation": [...]}``) on one axes."""
+    """Plot named training curves (e.g. ``{"training": [...], "validation": [...]}``) on one axes.
+
+    A legend is drawn when there are several curves, unless ``legend`` is false.
+    """
     if not curves:
         raise ValueError("plot_curves needs at least one named curve")
     if ax is None:
@@ -117,9 +122,75 @@ def plot_curves(
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if len(curves) > 1:
+    if legend and len(curves) > 1:
         ax.legend()
     return ax
+
+
+def plot_history(
+    history: Mapping[str, Sequence[float]],
+    panels: Sequence[str] | Mapping[str, str],
+    ncols: int | None = None,
+    ylabel: str = "",
+    validation_label: str = "validation",
+    logy: bool = False,
+    ylim_from_epoch: int = 1,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """A Keras training history, one panel per metric: the training curve (solid) and, where the history has
+    one, its ``val_`` twin (dashed), against the epoch.
+
+    Args:
+        history: ``History.history``-like lists per metric, e.g. ``{"loss": [...], "val_loss": [...]}``.
+        panels: the metrics to show, in order; a mapping gives each panel a title (a bare name is titled with its
+            underscores as spaces).
+        ncols: panels per row (default: all in one row).
+        ylabel: the vertical axes' label.
+        validation_label: the legend's name for the ``val_`` curves (e.g. ``"test"``).
+        logy: logarithmic vertical axes.
+        ylim_from_epoch: fit the vertical axes to the values from this epoch on, so that a first epoch far above
+            the rest does not flatten the curves (the earlier values are cut off).
+        figsize: the figure's size in inches (default: 3.6 × 3.2 per panel).
+
+    Returns:
+        The figure, with one legend (on the first panel that has a validation curve).
+
+    Raises:
+        ValueError: if ``panels`` is empty or names a metric the history lacks, or ``ylim_from_epoch < 1``.
+    """
+    titles = dict(panels) if isinstance(panels, Mapping) else {name: name.replace("_", " ") for name in panels}
+    missing = [name for name in titles if name not in history]
+    if not titles or missing:
+        raise ValueError(f"expected a history with {list(titles)} (at least one), missing {missing}")
+    if ylim_from_epoch < 1:
+        raise ValueError(f"expected ylim_from_epoch >= 1, got {ylim_from_epoch}")
+    ncols = ncols or len(titles)
+    nrows = -(-len(titles) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (3.6 * ncols, 3.2 * nrows), sharex=True,
+                             squeeze=False)
+    used = axes.ravel()[: len(titles)]
+    for index, (ax, (name, title)) in enumerate(zip(used, titles.items())):
+        curves = {"training": history[name]}
+        if f"val_{name}" in history:
+            curves[validation_label] = history[f"val_{name}"]
+        plot_curves(curves, ylabel=ylabel, logy=logy, ax=ax, legend=False)
+        for line in ax.lines[1:]:
+            line.set_linestyle("--")
+        if ylim_from_epoch > 1:
+            shown = np.concatenate([np.asarray(values, dtype=float)[ylim_from_epoch - 1 :]
+                                    for values in curves.values()])
+            margin = 0.05 * (shown.max() - shown.min())
+            ax.set_ylim(shown.min() - margin, shown.max() + margin)
+        ax.set_title(title)
+        if index + ncols < len(titles):  # the panel below names the shared axis
+            ax.set_xlabel("")
+    for ax in axes.ravel()[len(titles) :]:
+        ax.set_visible(False)
+    with_validation = [ax for ax in used if len(ax.lines) > 1]
+    if with_validation:  # the legend is made after the dashes are set, so that it shows them
+        with_validation[0].legend()
+    fig.tight_layout()
+    return fig
 
 
 def plot_decision_boundary(
@@ -151,7 +222,8 @@ def plot_decision_boundary(
     ax.contour(grid_x, grid_y, scores, levels=[0.5], colors="#333333", linewidths=1.2)
     for cls, colour in ((0, PALETTE[0]), (1, PALETTE[1])):
         chosen = labels == cls
-        ax.scatter(inputs[chosen, 0], inputs[chosen, 1], s=12, color=colour, label=f"class {cls}", edgecolor="white", linewidth=0.3)
+        ax.scatter(inputs[chosen, 0], inputs[chosen, 1], s=12, color=colour, label=f"class {cls}",
+                   edgecolor="white", linewidth=0.3)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.legend(loc="best")

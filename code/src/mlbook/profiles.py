@@ -35,6 +35,12 @@ def current_profile() -> str:
     return validate_profile(os.environ.get(PROFILE_ENV_VAR) or DEFAULT_PROFILE)
 
 
+def resolve_profile(profile: str | None = None) -> str:
+    """``profile`` validated, or :func:`current_profile` when it is ``None``: the one way every function that
+    takes an optional profile reads it."""
+    return current_profile() if profile is None else validate_profile(profile)
+
+
 def select(settings: Mapping[str, T], profile: str | None = None) -> T:
     """Pick a chapter's settings for ``profile`` (default: :func:`current_profile`).
 
@@ -42,7 +48,7 @@ def select(settings: Mapping[str, T], profile: str | None = None) -> T:
         ValueError: if the profile is unknown.
         KeyError: if ``settings`` has no entry for a valid profile (a chapter forgot one).
     """
-    name = validate_profile(profile) if profile is not None else current_profile()
+    name = resolve_profile(profile)
     missing = [p for p in PROFILES if p not in settings]
     if missing:
         raise KeyError(f"chapter settings have no entry for profile(s) {missing}; every profile needs one")

@@ -1,11 +1,12 @@
-"""The one call a chapter's hidden setup cell makes: profile, seeds, plot style, and a record of the conditions
-(profile, seed, device) for the book's Results page."""
+"""The one call a chapter's hidden setup cell makes: profile, seeds, plot style, a record of the conditions
+(profile, seed, device) for the book's Results page, and every setting recorded for the text (:func:`settings_glue`):
+the prose writes ``{glue:text}`cfg_grid_size``` where it states ``cfg.grid_size``."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mlbook.notebook import record
 from mlbook.plot import use_book_style
@@ -16,6 +17,8 @@ T = TypeVar("T")
 #: The key under which :func:`setup_chapter` records the run's conditions (profile, seed, device); the book's build
 #: reads it for the Results page and each chapter's provenance footer.
 CONDITIONS_KEY = "mlbook_conditions"
+#: The prefix of the glue names of the settings: :func:`setup_chapter` records ``cfg.grid_size`` as ``cfg_grid_size``.
+SETTINGS_GLUE_PREFIX = "cfg_"
 #: Characters per line of :meth:`ChapterContext.describe`: what a code-output box shows unscrolled on the page.
 DESCRIBE_WIDTH = 76
 
@@ -69,7 +72,39 @@ def setup_chapter(
         configure_accelerators()  # GPU memory growth; MLBOOK_DISTRIBUTE=mirrored replicates across GPUs
     use_book_style()
     record(CONDITIONS_KEY, {"profile": profile, "seed": seed, "device": device_description(tensorflow)})
+    for name, value in settings_glue(cfg).items():
+        record(name, value)
     return ChapterContext(profile=profile, seed=seed, cfg=cfg)
+
+
+def settings_glue(cfg: object) -> dict[str, Any]:
+    """Every setting of a chapter's settings dataclass under the glue name the text uses for it.
+
+    The name is :data:`SETTINGS_GLUE_PREFIX` and the setting's path with ``_`` for each dot: ``cfg.grid_size`` is
+    ``cfg_grid_size``; a field that is itself a settings dataclass gives its own fields (``cfg.hidden.num_steps``
+    is ``cfg_hidden_num_steps``) and no name of its own. Every other value is recorded as it is, so the text
+    formats it as it would the setting (``{glue:text}`cfg_learning_rate:g```): a tuple is one value, shown as
+    ``(9, 20)``; a string, a boolean or ``None`` as Python writes it. Settings that are not a dataclass
+    (``None`` for a chapter without settings) give nothing.
+
+    Raises:
+        ValueError: if two settings would get the same name (``cfg.hidden_size`` and ``cfg.hidden.size``).
+    """
+    names: dict[str, Any] = {}
+
+    def add(settings: object, prefix: str) -> None:
+        for field in dataclasses.fields(settings):
+            value, name = getattr(settings, field.name), f"{prefix}{field.name}"
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                add(value, f"{name}_")
+            elif name in names:
+                raise ValueError(f"two settings would both be glued as {name!r}; rename one")
+            else:
+                names[name] = value
+
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        add(cfg, SETTINGS_GLUE_PREFIX)
+    return names
 
 
 def device_description(tensorflow: bool = True) -> str:

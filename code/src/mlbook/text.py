@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlbook.data import DownloadError, announce_fallback, download
-from mlbook.profiles import current_profile, validate_profile
+from mlbook.profiles import resolve_profile
 
 if TYPE_CHECKING:
     import keras
@@ -439,7 +439,7 @@ def _real_or_offline(
     load_real: Callable[[], SequenceDataset],
     load_offline: Callable[[], SequenceDataset],
 ) -> SequenceDataset:
-    profile = validate_profile(profile) if profile is not None else current_profile()
+    profile = resolve_profile(profile)
     if profile == "full":
         try:
             return load_real()

@@ -23,14 +23,12 @@ import tensorflow as tf
 from keras import ops
 from matplotlib.axes import Axes
 
-from mlbook.autoencoder import (
-    IMAGE_SHAPE, NUM_PIXELS, check_images, predict_batches, random_codes_like, reconstruction_loss,
-)
+from mlbook.autoencoder import random_codes_like, reconstruction_loss
 from mlbook.cache import TrainedModel, evaluation_only, load_or_train, weights_config
-from mlbook.data import ImageDataset
+from mlbook.data import MNIST_IMAGE_SHAPE, MNIST_NUM_PIXELS, ImageDataset, check_mnist_images
 from mlbook.distribute import replicas_in_sync, scale_for_replicas, this_replicas_rows
 from mlbook.plot import tile_images
-from mlbook.training import EpochLine
+from mlbook.training import EpochLine, predict_in_batches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +119,7 @@ class Sampling(keras.layers.Layer):
 
 def build_encoder(latent_dim: int, intermediate_dim: int, seed: int | None = None) -> keras.Model:
     """Images → hidden layer → (μ, log σ², z), the last drawn by :class:`Sampling`."""
-    images = keras.Input(IMAGE_SHAPE)
+    images = keras.Input(MNIST_IMAGE_SHAPE)
     x = keras.layers.Flatten()(images)
     x = keras.layers.Dense(intermediate_dim, activation="relu")(x)
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
@@ -134,8 +132,8 @@ def build_decoder(latent_dim: int, intermediate_dim: int) -> keras.Model:
     """Latent vectors → hidden layer → 784 pixel probabilities (sigmoid: each pixel on its own) → 28×28×1."""
     z = keras.Input((latent_dim,))
     x = keras.layers.Dense(intermediate_dim, activation="relu")(z)
-    x = keras.layers.Dense(NUM_PIXELS, activation="sigmoid")(x)
-    return keras.Model(z, keras.layers.Reshape(IMAGE_SHAPE)(x), name="decoder")
+    x = keras.layers.Dense(MNIST_NUM_PIXELS, activation="sigmoid")(x)
+    return keras.Model(z, keras.layers.Reshape(MNIST_IMAGE_SHAPE)(x), name="decoder")
 
 
 def _images_of(data):
@@ -197,13 +195,13 @@ def build_vae(cfg: VaeSettings, seed: int | None = None) -> VAE:
     """A built (weights created) VAE for ``cfg``, ready for :func:`mlbook.cache.load_or_train`."""
     encoder = build_encoder(cfg.latent_dim, cfg.intermediate_dim, seed)
     vae = VAE(encoder, build_decoder(cfg.latent_dim, cfg.intermediate_dim))
-    vae(np.zeros((1, *IMAGE_SHAPE), dtype=np.float32))
+    vae(np.zeros((1, *MNIST_IMAGE_SHAPE), dtype=np.float32))
     return vae
 
 
 def image_dataset(images: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0):
     """A ``tf.data`` pipeline of image batches (shuffled every epoch if ``shuffle``)."""
-    dataset = tf.data.Dataset.from_tensor_slices(check_images(images))
+    dataset = tf.data.Dataset.from_tensor_slices(check_mnist_images(images))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -235,7 +233,7 @@ def evaluate_vae(vae: VAE, images: np.ndarray, seed: int = 0, batch_size: int = 
     with ``seed``, so that the (unbiased) estimate is the same on every run. Works on a model loaded from the cache,
     which has never been compiled (Keras's ``evaluate`` needs ``compile``).
     """
-    images = check_images(images)
+    images = check_mnist_images(images)
     rng = np.random.default_rng(seed)
     reconstruction, kl = [], []
     for start in range(0, len(images), batch_size):
@@ -274,7 +272,7 @@ def plot_latent_grid(decoder: keras.Model, grid_size: int, quantile: float = 0.0
     if decoder.input_shape[-1] != 2:
         raise ValueError(f"a latent grid needs a 2-D latent space, got latent_dim={decoder.input_shape[-1]}")
     points = latent_grid(grid_size, quantile)
-    picture = tile_images(predict_batches(decoder, points), grid_size, padding=0, fill=0.0)[..., 0]
+    picture = tile_images(predict_in_batches(decoder, points), grid_size, padding=0, fill=0.0)[..., 0]
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 7))
     values = points[:grid_size, 0]
@@ -313,7 +311,7 @@ def build_digit_classifier(num_classes: int = 10) -> keras.Model:
     """A small convolutional digit classifier (softmax over ``num_classes``), built and ready to compile."""
     return keras.Sequential(
         [
-            keras.Input(IMAGE_SHAPE),
+            keras.Input(MNIST_IMAGE_SHAPE),
             keras.layers.Conv2D(16, 3, activation="relu"),
             keras.layers.MaxPooling2D(2),
             keras.layers.Conv2D(32, 3, activation="relu"),
@@ -329,7 +327,7 @@ def build_digit_classifier(num_classes: int = 10) -> keras.Model:
 def train_digit_classifier(model: keras.Model, images: np.ndarray, labels: np.ndarray, num_epochs: int,
                            batch_size: int = 64) -> keras.callbacks.History:
     """Fit the classifier with Adam on sparse categorical cross-entropy (reporting accuracy)."""
-    images = check_images(images)
+    images = check_mnist_images(images)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model.fit(images, labels, epochs=num_epochs, batch_size=batch_size, shuffle=True, verbose=0)
@@ -346,7 +344,7 @@ def train_or_load_classifier(data: ImageDataset, num_epochs: int, seed: int) -> 
 
 def digit_confidence(classifier: keras.Model, images: np.ndarray) -> np.ndarray:
     """The classifier's probability for its top class, per image: high for a clear digit, low for a blur."""
-    return predict_batches(classifier, check_images(images)).max(axis=1)
+    return predict_in_batches(classifier, check_mnist_images(images)).max(axis=1)
 
 
 def decode_random_vectors(vae_decoder: keras.Model, autoencoder: keras.Model, train_images: np.ndarray,
@@ -362,9 +360,9 @@ def decode_random_vectors(vae_decoder: keras.Model, autoencoder: keras.Model, tr
     """
     rng = np.random.default_rng(seed)
     prior_draws = rng.standard_normal((num_samples, vae_decoder.input_shape[-1])).astype(np.float32)
-    codes = predict_batches(autoencoder.get_layer("encoder"), check_images(train_images))
+    codes = predict_in_batches(autoencoder.get_layer("encoder"), check_mnist_images(train_images))
     random_codes = random_codes_like(codes, num_samples, seed=int(rng.integers(2**31)))
     return {
-        "VAE": predict_batches(vae_decoder, prior_draws),
-        "autoencoder": predict_batches(autoencoder.get_layer("decoder"), random_codes),
+        "VAE": predict_in_batches(vae_decoder, prior_draws),
+        "autoencoder": predict_in_batches(autoencoder.get_layer("decoder"), random_codes),
     }

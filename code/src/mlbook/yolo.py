@@ -33,7 +33,12 @@ from keras import ops
 
 from mlbook.cache import evaluation_only, weights_config
 from mlbook.detection import (
-    Boxes, centres_to_corners, centres_to_corners_tensor, class_aware_nms, corners_to_centres, iou_tensor,
+    Boxes,
+    centres_to_corners,
+    centres_to_corners_tensor,
+    class_aware_nms,
+    corners_to_centres,
+    iou_tensor,
 )
 from mlbook.distribute import scale_for_replicas
 from mlbook.training import STEPS_PER_EXECUTION
@@ -115,7 +120,7 @@ class DetectionDataset:
         return np.bincount(classes, minlength=len(self.class_names))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def word_stamp(word: str, font_size: int):
     """The ink of ``word`` in Pillow's bundled scalable font, cropped to its tight box (a greyscale mask)."""
     from PIL import Image, ImageDraw, ImageFont
@@ -627,32 +632,6 @@ def plot_box_in_cell(image: np.ndarray, labels: Boxes, index: int, spec: GridSpe
                 ylim=(max(1, y + height * size / 2) + margin, min(0, y - height * size / 2) - margin),
                 title=f"cell (row {row}, column {col}): centre ({x:.3f}, {y:.3f})",
                 xlabel="x (cells, from the cell's left edge)", ylabel="y (cells, from the cell's top edge)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_loss_terms(history: dict[str, Sequence[float]]):
-    """The total loss and each of its terms against the epoch, training (solid) and validation (dashed), log scale.
-
-    Returns:
-        The matplotlib figure.
-    """
-    import matplotlib.pyplot as plt
-
-    names = ["loss", *LOSS_TERMS]
-    missing = [name for name in names if name not in history]
-    if missing:
-        raise ValueError(f"expected a history with {names}, missing {missing}")
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.2), sharex=True)
-    for ax, name in zip(axes.ravel(), names):
-        epochs = np.arange(1, len(history[name]) + 1)
-        ax.semilogy(epochs, history[name], label="training")
-        if f"val_{name}" in history:
-            ax.semilogy(epochs, history[f"val_{name}"], linestyle="--", label="validation")
-        ax.set_title(name.replace("_", " "))
-    for ax in axes[1]:
-        ax.set_xlabel("epoch")
-    axes[0, 0].legend()
     fig.tight_layout()
     return fig
 
