@@ -108,6 +108,14 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     np.testing.assert_array_equal(det.non_max_suppression(boxes, scores, 0.95), [1, 3, 0, 2])
 
 
+def test_nms_suppresses_only_above_the_threshold_not_at_it():
+    boxes = np.array([[0.0, 0.0, 2.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    scores = np.array([0.9, 0.8])
+    overlap = float(det.pairwise_iou(boxes[:1], boxes[1:])[0, 0])  # the very number NMS compares
+    np.testing.assert_array_equal(det.non_max_suppression(boxes, scores, overlap), [0, 1])
+    np.testing.assert_array_equal(det.non_max_suppression(boxes, scores, np.nextafter(overlap, 0.0)), [0])
+
+
 def test_nms_with_classes_only_suppresses_within_a_class():
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], dtype=float)
     scores = np.array([0.9, 0.8, 0.7])

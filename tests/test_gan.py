@@ -101,7 +101,11 @@ def test_image_batches_are_full_shuffled_and_in_tanh_range():
     batches = list(gan.image_batches(images, 8, seed=0))
     assert [tuple(b.shape) for b in batches] == [(8, 28, 28, 1)] * 2  # the last 4 images are dropped
     values = np.concatenate([b.numpy() for b in batches])
-    assert values.min() >= -1.0 and values.max() <= 1.0
+    # each batch image is one of the inputs mapped to [-1, 1], not an input as it was in [0, 1]
+    expected = gan.to_tanh_range(images).reshape(len(images), -1)
+    for image in values.reshape(len(values), -1):
+        assert np.abs(expected - image).max(axis=1).min() < 1e-6
+    assert values.min() < -0.9 and values.max() <= 1.0
     with pytest.raises(ValueError, match="at least batch_size=32 images, got 20"):
         gan.image_batches(images, 32, seed=0)
 
