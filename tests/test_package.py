@@ -47,3 +47,12 @@ def test_package_metadata_declares_the_runtime_dependencies():
     pinned = {line.split("==")[0] for line in (REPO_ROOT / "requirements/runtime-cpu.txt").read_text().splitlines()
               if "==" in line and not line.startswith("#")}
     assert names - {"tensorflow"} <= pinned and "tensorflow-cpu" in pinned  # the book's CPU environment pins them all
+
+
+def test_the_build_backend_is_pinned_exactly():
+    """``pip install ./code`` builds in isolation, fetching the build requirements: a range would fetch whatever
+    is newest on the day."""
+    import tomllib
+
+    requires = tomllib.loads((REPO_ROOT / "code/pyproject.toml").read_text())["build-system"]["requires"]
+    assert requires and all("==" in requirement for requirement in requires), requires
