@@ -438,3 +438,32 @@ def test_an_edited_results_registry_rewrites_the_results_and_footers_and_execute
         assert json.loads((root / "_build/html/results-quick.json").read_text())["results"][0]["band"] == band
     assert runs(root) == ["quick"]  # executed by the first build only
     assert "0 added, 1 changed, 0 removed" in result.stdout  # the chapter was read again, the intro was not
+
+
+GLUE_CELL = """
+```{code-cell} ipython3
+from mlbook.notebook import glue
+glue("accuracy", 0.75, display=False)
+```
+"""
+
+
+@pytest.mark.slow
+def test_a_truncated_glue_file_is_rebuilt_from_the_execution_cache_at_the_next_build(tmp_path):
+    """An interrupted build can leave ``<chapter>.glue.json`` cut short; the next build must not crash on it, and
+    must restore the chapter's numbers from the cache without executing it again."""
+    root = make_book(tmp_path)
+    config = (root / "_config.yml").read_text().replace("{mlbook_build: ./tools}",
+                                                        "{mlbook_build: ./tools, mlbook_results: ./tools}")
+    (root / "_config.yml").write_text(config)
+    (root / "_results.yml").write_text(RESULTS_REGISTRY.format(data="the data", band=[0.5, 1.0]))
+    (root / "page.md").write_text(PAGE + GLUE_CELL)
+    glue_file = root / "_build/jupyter_execute/page.glue.json"
+    for _ in range(2):
+        result = build(root)
+        assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert json.loads(glue_file.read_text())["accuracy"]["data"]["text/plain"] == "0.75"
+        assert json.loads((root / "_build/html/results-quick.json").read_text())["results"][0]["value"] == 0.75
+        glue_file.write_text(glue_file.read_text()[:40])
+    assert runs(root) == ["quick"]  # the second build read the chapter from the cache
+    assert "page.glue.json is unreadable (JSONDecodeError" in result.stdout

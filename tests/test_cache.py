@@ -1,6 +1,8 @@
 import dataclasses
 import importlib
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -141,6 +143,43 @@ def test_no_temporary_files_are_left_behind():
     cache.load_or_train(tiny_model(), "tiny", CONFIG, CountingTrainer())
     names = sorted(p.name for p in cache.cache_dir().iterdir())
     assert len(names) == 2 and not any(name.startswith(".") for name in names)
+
+
+def test_stale_temporaries_are_removed_when_the_cache_is_first_used():
+    """A process killed while writing leaves its temporary file; the next process to use the cache removes it, but
+    not a recent one, which a concurrent writer may still be filling."""
+    folder = cache.cache_dir()
+    stem = "tiny-0123456789abcdef01234567"
+    stale, fresh = folder / f".{stem}.weights.npz.k2j4h1.weights.npz", folder / f".{stem}.json.a1b2c3.json"
+    for path in (stale, fresh):
+        path.write_bytes(b"half written")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    cache.load_or_compute_arrays("image", {}, lambda: {"image": np.zeros(2)})
+    assert not stale.exists() and fresh.exists()
+
+
+def test_the_cache_stays_under_its_size_cap_by_dropping_the_least_recently_used_entries(monkeypatch):
+    mebibyte = {"x": np.zeros(1 << 17)}  # 1 MiB of float64
+    monkeypatch.setattr(cache, "MAX_CACHE_BYTES", int(2.5 * (1 << 20)))
+
+    def entry_files(step: int) -> tuple:
+        return cache._entry_paths("entry", cache.cache_key("entry", {"step": step}), ".npz")
+
+    for step, age in ((0, 300), (1, 200)):
+        cache.load_or_compute_arrays("entry", {"step": step}, lambda: mebibyte)
+        for path in entry_files(step):
+            os.utime(path, (time.time() - age, time.time() - age))
+    assert cache.load_or_compute_arrays("entry", {"step": 0}, lambda: pytest.fail("recomputed"))[1]  # used: recent
+    cache.load_or_compute_arrays("entry", {"step": 2}, lambda: mebibyte)  # 3 MiB: over the cap
+    assert [all(path.exists() for path in entry_files(step)) for step in range(3)] == [True, False, True]
+    assert not any(path.exists() for path in entry_files(1))  # the whole entry goes, never half of it
+
+
+def test_an_entry_larger_than_the_cap_is_still_kept(monkeypatch):
+    monkeypatch.setattr(cache, "MAX_CACHE_BYTES", 10)
+    cache.load_or_compute_arrays("big", {}, lambda: {"x": np.zeros(100)})
+    assert cache.load_or_compute_arrays("big", {}, lambda: pytest.fail("recomputed"))[1]
 
 
 def test_bad_input_is_named():

@@ -1,7 +1,11 @@
+import contextlib
+import functools
 import hashlib
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -151,3 +155,80 @@ def test_silent_server_times_out_instead_of_hanging(monkeypatch):
         server.close()
     # generous bound: the timeout is 1 s per blocking read; a hang would be minutes
     assert elapsed < 10.0
+
+
+@contextlib.contextmanager
+def local_server(send: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1, in a thread, that answers every GET with ``send(handler)``; yields a URL."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with contextlib.suppress(OSError):  # the client gave up: the point of these tests
+                send(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/data.bin"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def trickle(handler: BaseHTTPRequestHandler) -> None:
+    """A byte every 0.2 s: each read is quick, so a per-read timeout never fires."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "100")
+    handler.end_headers()
+    for _ in range(100):
+        handler.wfile.write(b"x")
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
+def flood(handler: BaseHTTPRequestHandler, size: int = 4096, announce: bool = False) -> None:
+    handler.send_response(200)
+    if announce:
+        handler.send_header("Content-Length", str(size))
+    handler.end_headers()
+    handler.wfile.write(b"x" * size)
+
+
+def test_a_trickling_download_stops_at_its_deadline(monkeypatch):
+    monkeypatch.delenv("MLBOOK_OFFLINE")
+    start = time.perf_counter()
+    with local_server(trickle) as url, pytest.raises(data.DownloadError, match="deadline"):
+        data.download(url, "trickle.bin", "0" * 64, timeout=5.0, deadline=1.0)
+    assert time.perf_counter() - start < 4.0  # the whole body would take 20 s
+    assert list(data.data_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize("announce", [False, True], ids=["streamed", "content-length"])
+def test_a_download_larger_than_the_cap_is_refused(announce, monkeypatch):
+    monkeypatch.delenv("MLBOOK_OFFLINE")
+    with (local_server(functools.partial(flood, announce=announce)) as url,
+          pytest.raises(data.DownloadError, match="larger than 1,024 bytes")):
+        data.download(url, "flood.bin", "0" * 64, max_bytes=1024)
+    assert list(data.data_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize("blocked", ["MLBOOK_DATA is a file", "the datasets folder is a file"])
+def test_an_unusable_data_folder_falls_back_in_one_line_without_the_network(blocked, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "datasets"
+    blocker.write_text("a file where the data folder should be")
+    monkeypatch.setenv("MLBOOK_PROFILE", "full")
+    monkeypatch.delenv("MLBOOK_OFFLINE")
+    if blocked == "MLBOOK_DATA is a file":
+        monkeypatch.setenv("MLBOOK_DATA", str(blocker))
+    else:
+        monkeypatch.delenv("MLBOOK_DATA")
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda *args, **kwargs: pytest.fail("reached the network"))
+    dataset = data.load_mnist_like()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert dataset.source == "sklearn-digits"
+    assert len(lines) == 1 and "MNIST unavailable" in lines[0] and str(blocker) in lines[0], lines

@@ -1,4 +1,5 @@
-"""Faults and bad input: an interrupted build, an unwritable or full cache folder, figures in dark mode.
+"""Faults and bad input: an interrupted build, an unwritable, read-only or full cache folder, figures in
+dark mode.
 
 Other faults are tested beside the code they concern: corrupt weights (test_cache), unknown profiles
 (test_profiles, test_build_extension), failed and hanging downloads (test_data)."""
@@ -8,9 +9,11 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,33 +87,118 @@ def test_a_build_killed_during_execution_is_rebuilt_and_serves_nothing_half_writ
     assert trained.from_cache  # the entry the rebuild wrote is complete and loads
 
 
-def test_a_cache_folder_that_cannot_be_created_is_named_before_training(tmp_path, monkeypatch):
+#: The one line the cache prints when it cannot save a result (the result is used anyway).
+UNSAVED_LINE = r"^\[mlbook\.cache\] could not save tiny in {folder} \({reason}\); using the result without caching"
+
+ENTRY_POINTS = ["load_or_train", "cached_fit", "load_or_compute_arrays"]
+
+
+def compute_through(entry_point: str, calls: list[str]) -> tuple[bool, np.ndarray]:
+    """Compute a tiny result named ``tiny`` through one of the cache's entry points, appending to ``calls`` each
+    time it is computed rather than loaded; returns ``(from_cache, result)``."""
+    if entry_point == "load_or_compute_arrays":
+        arrays, from_cache = cache.load_or_compute_arrays("tiny", {}, lambda: calls.append("computed") or
+                                                          {"result": np.arange(3.0)})
+        return from_cache, arrays["result"]
+    model = tiny_model()
+    if entry_point == "load_or_train":
+        def train(trained: keras.Model) -> None:
+            calls.append("trained")
+            trained.set_weights([w + 1.0 for w in trained.get_weights()])
+
+        outcome = cache.load_or_train(model, "tiny", {}, train)
+    else:
+        model.compile(optimizer="sgd", loss="mse")
+        counting = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: calls.append("fitted"))
+        outcome = cache.cached(model, "tiny").fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0,
+                                                  callbacks=[counting])
+    return outcome.from_cache, outcome.model.get_weights()[0]
+
+
+@pytest.fixture
+def make_read_only(monkeypatch: pytest.MonkeyPatch):
+    """Make a folder read-only: with chmod where it binds; as root (which chmod does not bind) by refusing every
+    creation, removal, rename and time stamp of a file in it, as a read-only mount does."""
+    chmodded: list[Path] = []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+            chmodded.append(folder)
+            return
+
+        def inside(path: object) -> bool:
+            return Path(os.fspath(path)).parent.resolve() == folder.resolve()
+
+        def refuse_inside(original):
+            def call(path, *args, **kwargs):
+                if inside(path):
+                    raise PermissionError(errno.EROFS, "Read-only file system", os.fspath(path))
+                return original(path, *args, **kwargs)
+            return call
+
+        original_mkstemp = tempfile.mkstemp
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir).resolve() == folder.resolve():
+                raise PermissionError(errno.EROFS, "Read-only file system", os.fspath(dir))
+            return original_mkstemp(*args, dir=dir, **kwargs)
+
+        for name in ("unlink", "remove", "replace", "rename", "utime"):
+            monkeypatch.setattr(os, name, refuse_inside(getattr(os, name)))
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+    yield make
+    for folder in chmodded:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_a_full_disk_while_saving_keeps_the_result_and_says_so_in_one_line(entry_point, monkeypatch, capsys):
+    """The disk fills up after training: the trained result is returned, uncached, with one line that names the
+    folder and the reason, and no half entry is left behind."""
+    def disk_full(stream, *args, **kwargs):
+        stream.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache.np, "savez", disk_full)
+    calls: list[str] = []
+    from_cache, result = compute_through(entry_point, calls)
+    assert not from_cache and len(calls) == 1 and result is not None
+    lines = capsys.readouterr().out.strip().splitlines()
+    folder = re.escape(str(cache.cache_dir()))
+    assert len(lines) == 1 and re.match(UNSAVED_LINE.format(folder=folder, reason="No space left on device"),
+                                        lines[0]), lines
+    assert not any(cache.cache_dir().iterdir()), sorted(p.name for p in cache.cache_dir().iterdir())
+
+
+def test_a_cache_folder_that_cannot_be_created_keeps_the_result_and_says_so_in_one_line(tmp_path, monkeypatch,
+                                                                                         capsys):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("MLBOOK_CACHE", str(blocker / "cache"))
-    with pytest.raises(cache.CacheWriteError, match=r"cannot write to the cache folder .*not-a-folder.*MLBOOK_CACHE"):
-        cache.load_or_train(tiny_model(), "tiny", {}, lambda m: pytest.fail("trained before checking the folder"))
+    calls: list[str] = []
+    from_cache, _ = compute_through("load_or_train", calls)
+    assert not from_cache and calls == ["trained"]
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "could not save tiny in" in lines[0] and "not-a-folder" in lines[0], lines
 
 
-def test_a_read_only_cache_folder_is_named_before_training(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied")
-
-    monkeypatch.setattr(cache.tempfile, "TemporaryFile", refuse)  # root ignores chmod, so refuse like a RO mount
-    with pytest.raises(cache.CacheWriteError, match="Permission denied"):
-        cache.load_or_train(tiny_model(), "tiny", {}, lambda m: pytest.fail("trained before checking the folder"))
-
-
-def test_a_full_disk_while_writing_weights_is_a_clear_error_and_leaves_no_entry(monkeypatch):
-    def disk_full(model, path):
-        Path(path).write_bytes(b"partial")
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(cache, "_save_weights_to", disk_full)
-    with pytest.raises(cache.CacheWriteError, match="No space left on device"):
-        cache.load_or_train(tiny_model(), "tiny", {}, lambda m: None)
-    assert not any(cache.cache_dir().iterdir()), sorted(p.name for p in cache.cache_dir().iterdir())
-    monkeypatch.undo()
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_a_read_only_cache_holding_a_corrupt_entry_recomputes_and_says_it_cannot_save(entry_point, make_read_only,
+                                                                                        capsys):
+    calls: list[str] = []
+    compute_through(entry_point, calls)
+    for path in cache.cache_dir().glob("tiny-*.npz"):
+        path.write_bytes(b"corrupt")
+    make_read_only(cache.cache_dir())
+    capsys.readouterr()
+    from_cache, result = compute_through(entry_point, calls)
+    assert not from_cache and len(calls) == 2 and result is not None
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and "discarding cached tiny-" in lines[0], lines
+    reason = "Permission denied" if os.geteuid() != 0 else "Read-only file system"
+    assert re.match(UNSAVED_LINE.format(folder=re.escape(str(cache.cache_dir())), reason=reason), lines[1]), lines
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import logging
 import re
 import shutil
 import sys
@@ -124,6 +125,49 @@ def test_the_results_extension_finds_substitute_data_in_the_executed_notebook_an
     footer = mlbook_results.provenance_node(chapter, "full").astext()
     assert "substitute: MNIST could not be loaded" in footer and "not judged against the full bands" in footer
     assert isinstance(mlbook_results.provenance_node({**chapter, "substitute_for": []}, "full"), nodes.container)
+
+
+def glue_folder(tmp_path: Path) -> tuple[SimpleNamespace, Path]:
+    """A stand-in Sphinx app whose ``outdir`` is ``tmp_path/html``, and the folder myst-nb writes glue files to."""
+    folder = tmp_path / "jupyter_execute" / "book"
+    folder.mkdir(parents=True)
+    return SimpleNamespace(outdir=str(tmp_path / "html")), folder
+
+
+def truncated_glue(path: Path) -> None:
+    text = json.dumps({"accuracy": {"data": {"text/plain": "0.98"}, "metadata": {}}})
+    path.write_text(text[: len(text) // 2], encoding="utf-8")
+
+
+def test_a_truncated_glue_file_reads_as_empty_is_deleted_and_logged_once(tmp_path, caplog):
+    app, folder = glue_folder(tmp_path)
+    truncated_glue(folder / "gan.glue.json")
+    (folder / "vae.glue.json").write_text('{"loss": {"data": {"text/plain": "1.5"}}}', encoding="utf-8")
+    (folder / "list.glue.json").write_text("[1, 2]", encoding="utf-8")
+    with caplog.at_level(logging.INFO):
+        assert mlbook_results.glue_outputs(app, "book/gan") == {}
+        assert mlbook_results.glue_outputs(app, "book/gan") == {}  # now simply missing: no second line
+        assert mlbook_results.glue_outputs(app, "book/vae") == {"loss": {"data": {"text/plain": "1.5"}}}
+        assert mlbook_results.glue_outputs(app, "book/list") == {}
+    lines = [record.getMessage() for record in caplog.records if "glue.json" in record.getMessage()]
+    assert len(lines) == 2 and "gan.glue.json is unreadable (JSONDecodeError" in lines[0]
+    assert "list.glue.json is unreadable (a JSON list, not an object)" in lines[1]
+    assert not (folder / "gan.glue.json").exists() and not (folder / "list.glue.json").exists()
+
+
+def test_chapters_whose_glue_file_is_lost_are_read_again(tmp_path):
+    app, folder = glue_folder(tmp_path)
+    for name in ("truncated", "edited"):
+        truncated_glue(folder / f"{name}.glue.json")
+    (folder / "intact.glue.json").write_text('{"x": {"data": {"text/plain": "1"}}}', encoding="utf-8")
+    glued = {"glue": ["x"]}
+    env = SimpleNamespace(all_docs={f"book/{name}": 0.0 for name in ("truncated", "intact", "missing", "plain",
+                                                                       "edited")},
+                          nb_metadata={"book/truncated": glued, "book/intact": glued, "book/missing": glued,
+                                       "book/plain": {}, "book/edited": glued})
+    again = mlbook_results.reread_chapters_with_lost_glue(app, env, set(), {"book/edited"}, set())
+    assert again == ["book/truncated", "book/missing"]  # edited: Sphinx reads it anyway; plain: glued nothing
+    assert not (folder / "truncated.glue.json").exists() and (folder / "intact.glue.json").is_file()
 
 
 def test_registry_is_consistent_with_the_book():

@@ -2,12 +2,14 @@
 ``results-<profile>.json`` in the HTML folder.
 
 Chapters record numbers with ``mlbook.notebook.glue`` (in myst-nb's format); myst-nb writes each chapter's glued
-outputs to ``_build/jupyter_execute/<docname>.glue.json`` and keeps its execution time in the environment, also when the
-outputs come from the execution cache. The registry ``_results.yml`` (:mod:`mlbook_registry`) says which numbers
-are headline results, the band each is expected in per profile, and each chapter's time budget; it is read and
-checked once per build, and a malformed entry stops the build before anything executes. A page with the
-``{mlbook-results}`` directive gets the tables; it is re-read on every build so it always shows the current numbers.
-Each chapter depends on the registry, so an edited budget reaches its provenance footer without executing it again.
+outputs to ``_build/jupyter_execute/<docname>.glue.json`` and keeps its execution time in the environment, also when
+the outputs come from the execution cache. A glue file that cannot be read (cut short by an interrupted build)
+counts as missing: it is deleted and its chapter read again, from the cache, at the next build. The registry
+``_results.yml`` (:mod:`mlbook_registry`) says which numbers are headline results, the band each is expected in per
+profile, and each chapter's time budget; it is read and checked once per build, and a malformed entry stops the
+build before anything executes. A page with the ``{mlbook-results}`` directive gets the tables; it is re-read on
+every build so it always shows the current numbers. Each chapter depends on the registry, so an edited budget
+reaches its provenance footer without executing it again.
 """
 
 from __future__ import annotations
@@ -180,12 +182,51 @@ class ResultsDirective(SphinxDirective):
         return [results_placeholder()]
 
 
-def glue_outputs(app: Sphinx, docname: str) -> dict[str, Any]:
-    """The chapter's glued outputs as myst-nb wrote them (empty if it glued nothing or was not executed)."""
-    path = Path(app.outdir).parent / "jupyter_execute" / f"{docname}.glue.json"
+def glue_path(app: Sphinx, docname: str) -> Path:
+    """Where myst-nb writes the chapter's glued outputs when it reads the chapter."""
+    return Path(app.outdir).parent / "jupyter_execute" / f"{docname}.glue.json"
+
+
+def read_glue_file(path: Path) -> dict[str, Any] | None:
+    """The glued outputs in ``path``: ``{}`` if there is no such file, ``None`` if it cannot be read as a JSON
+    object (e.g. cut short by an interrupted build); such a file is deleted, with one line in the log."""
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        outputs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError covers JSONDecodeError and UnicodeDecodeError
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        if isinstance(outputs, dict):
+            return outputs
+        problem = f"a JSON {type(outputs).__name__}, not an object"
+    LOGGER.info(f"[mlbook] {path} is unreadable ({problem}), e.g. left by an interrupted build: deleted; its "
+                "chapter is read again from the execution cache (or executed) at the next build")
+    path.unlink(missing_ok=True)
+    return None
+
+
+def glue_outputs(app: Sphinx, docname: str) -> dict[str, Any]:
+    """The chapter's glued outputs as myst-nb wrote them (empty if it glued nothing, was not executed, or its
+    file is unreadable: see :func:`read_glue_file`)."""
+    return read_glue_file(glue_path(app, docname)) or {}
+
+
+def reread_chapters_with_lost_glue(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
+                                   removed: set[str]) -> list[str]:
+    """Documents that glued outputs when last read but whose glue file is now missing or unreadable (deleted by
+    :func:`read_glue_file`): read again, so myst-nb rewrites the file from the execution cache, or
+    :mod:`mlbook_execute` executes the chapter if the cache lacks it. Without this, Sphinx would not read an
+    unchanged chapter again and its numbers would stay missing until ``make clean``."""
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    lost = []
+    for docname, data in NbMetadataCollector.get_doc_data(env).items():
+        if not data.get("glue") or docname in added or docname in changed or docname not in env.all_docs:
+            continue
+        if not read_glue_file(glue_path(app, docname)):
+            lost.append(docname)
+    return lost
 
 
 def execution_seconds(env: BuildEnvironment, docname: str) -> float | None:
@@ -370,6 +411,7 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.connect("builder-inited", read_registry)
     app.connect("doctree-read", note_registry_dependency)
     app.connect("env-get-outdated", always_reread_results_page)
+    app.connect("env-get-outdated", reread_chapters_with_lost_glue)
     app.connect("env-updated", forget_report)
     app.connect("doctree-resolved", on_doctree_resolved)
     app.connect("build-finished", write_results_file)

@@ -7,10 +7,18 @@ model is trained on is part of its config (``cached(...).fit`` hashes its arrays
 put the dataset's ``source`` in the config), so weights trained on substitute data are never loaded for the real
 data. Writes are atomic (temporary file, then rename), and every entry carries the checksum of its weights, so a
 corrupt or mismatched entry is detected, deleted and retrained — never loaded silently.
+
+The cache never costs a result. When an entry cannot be saved (a full disk, a read-only folder, a file where the
+folder should be), the result is returned uncached and one line names the folder and the reason. The folder stays
+bounded: after each save, whole entries are deleted, least recently used first (loading an entry uses it), until
+the folder holds at most :data:`MAX_CACHE_BYTES`; the entry just saved is always kept. Temporary files that a
+writer killed mid-write left behind are deleted when a process first uses the folder, once they are
+:data:`STALE_TEMPORARY_S` old (a younger one may belong to a writer still at work).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -18,9 +26,10 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -31,14 +40,20 @@ if TYPE_CHECKING:
 
 CACHE_ENV_VAR = "MLBOOK_CACHE"
 FORMAT_VERSION = 1
+#: The most the cache folder holds; past it, the least recently used entries are deleted.
+MAX_CACHE_BYTES = 2 * 2**30
+#: How old a temporary file must be before it counts as left behind by a killed writer.
+STALE_TEMPORARY_S = 600.0
+
+_ENTRY_FILE = re.compile(r"(?P<stem>[A-Za-z0-9_-]+-[0-9a-f]{24})\.(?:json|npz|weights\.npz)")
+_TEMPORARY_FILE = re.compile(r"\.[A-Za-z0-9_-]+-[0-9a-f]{24}\..+")
+_swept_folders: set[Path] = set()
+
+T = TypeVar("T")
 
 
 class CacheEntryError(RuntimeError):
     """A cache entry exists but cannot be trusted (corrupt, truncated, or made for another key or model)."""
-
-
-class CacheWriteError(RuntimeError):
-    """The cache folder cannot be written: read-only, full, or not a folder."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,40 +155,79 @@ def _read_metadata(meta_path: Path, key: str, data_path: Path) -> dict[str, Any]
     return metadata
 
 
-def _unwritable(folder: Path, error: OSError) -> CacheWriteError:
-    reason = error.strerror or str(error)
-    return CacheWriteError(f"cannot write to the cache folder {folder} ({reason}); free some space or set "
-                           f"MLBOOK_CACHE to a writable folder")
-
-
-def ensure_writable(folder: Path) -> None:
-    """Create ``folder`` if needed and check that a file can be written in it.
-
-    Raises:
-        CacheWriteError: naming the folder and the reason (read-only, not a folder, no space...).
-    """
+def _sweep_stale_temporaries(folder: Path) -> None:
+    """Once per process and folder, delete the temporary files older than :data:`STALE_TEMPORARY_S`."""
+    if folder in _swept_folders:
+        return
+    _swept_folders.add(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise _unwritable(folder, error) from error
+        paths = list(folder.iterdir())
+    except OSError:  # no folder yet, or not a folder: nothing to sweep
+        return
+    cutoff = time.time() - STALE_TEMPORARY_S
+    for path in paths:
+        with contextlib.suppress(OSError):  # removed meanwhile, or a read-only folder
+            if _TEMPORARY_FILE.fullmatch(path.name) and path.stat().st_mtime < cutoff:
+                path.unlink()
 
 
-def _write_entry(data_path: Path, meta_path: Path, key: str, write: Callable[[Path], None], extra: dict) -> None:
+def _evict_least_recently_used(folder: Path, keep: str) -> None:
+    """Delete whole entries, least recently used first, until ``folder`` holds at most :data:`MAX_CACHE_BYTES`;
+    never the entry whose stem is ``keep``."""
+    entries: dict[str, list[tuple[Path, os.stat_result]]] = {}
+    for path in folder.iterdir():
+        if match := _ENTRY_FILE.fullmatch(path.name):
+            with contextlib.suppress(FileNotFoundError):  # another process evicted it meanwhile
+                entries.setdefault(match["stem"], []).append((path, path.stat()))
+    total = sum(stat.st_size for files in entries.values() for _, stat in files)
+    for stem in sorted(entries, key=lambda stem: max(stat.st_mtime for _, stat in entries[stem])):
+        if total <= MAX_CACHE_BYTES:
+            return
+        if stem != keep:
+            for path, stat in entries[stem]:
+                path.unlink(missing_ok=True)
+                total -= stat.st_size
+
+
+def _try_load(data_path: Path, meta_path: Path, key: str, load: Callable[[Path], T]) -> tuple[dict[str, Any], T] | None:
+    """The metadata and ``load(data_path)`` of a sound entry, which now counts as just used; ``None`` if there is
+    no entry or it cannot be trusted (it is then discarded, with one line)."""
+    _sweep_stale_temporaries(data_path.parent)
+    if not (data_path.exists() or meta_path.exists()):
+        return None
+    try:
+        metadata = _read_metadata(meta_path, key, data_path)
+        loaded = load(data_path)
+    except Exception as error:  # CacheEntryError, or NumPy refusing the file
+        _discard((data_path, meta_path), str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return None
+    with contextlib.suppress(OSError):  # a read-only cache still loads; its entries just keep their age
+        os.utime(meta_path)
+    return metadata, loaded
+
+
+def _save_entry(name: str, key: str, data_path: Path, meta_path: Path, write: Callable[[Path], None],
+                extra: dict[str, Any]) -> None:
+    """Save an entry (the data, then its metadata with the data's checksum) and keep the folder under its cap. If
+    the folder cannot take it, print one line and leave no half entry: the caller uses its result uncached."""
     try:
         _atomic_write(data_path, write, suffix=data_path.name[data_path.name.index(".") :])
-        metadata = {"key": key, "sha256": _sha256_file(data_path), **extra}
+        metadata = {"key": key, "sha256": _sha256_file(data_path), "name": name, **extra}
         _atomic_write(meta_path, lambda p: p.write_text(json.dumps(metadata, indent=1)), suffix=".json")
     except OSError as error:
-        data_path.unlink(missing_ok=True)  # never leave data without its checksum
-        raise _unwritable(data_path.parent, error) from error
+        with contextlib.suppress(OSError):  # never leave data without its checksum, where it can be deleted
+            data_path.unlink(missing_ok=True)
+        print(f"[mlbook.cache] could not save {name} in {data_path.parent} ({error.strerror or error}); using the "
+              f"result without caching (free some space or set {CACHE_ENV_VAR} to a writable folder).")
+        return
+    _evict_least_recently_used(data_path.parent, keep=data_path.name.split(".")[0])
 
 
 def _discard(paths: tuple[Path, ...], reason: str) -> None:
     print(f"[mlbook.cache] discarding cached {paths[0].name}: {reason}; recomputing.")
     for path in paths:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only cache: the result is recomputed all the same
+            path.unlink(missing_ok=True)
 
 
 def load_or_train(
@@ -198,28 +252,22 @@ def load_or_train(
         A :class:`TrainedModel`; ``history`` is the training history, stored beside the weights.
 
     A model loaded from the cache has its weights but not its optimizer state: compile it before training it
-    further, as after building it.
+    further, as after building it. A trained model that cannot be saved (full disk, read-only folder) is returned
+    all the same, uncached, with one line that names the folder and the reason.
 
     Raises:
         ValueError: if the model is not built or the config is not JSON-serialisable.
-        CacheWriteError: if the cache folder cannot be written (checked before training, so no time is lost).
     """
     if not getattr(model, "built", False):
         raise ValueError(f"model {name!r} must be built (call it on a batch or build() it) before caching")
     key = cache_key(name, config, profile)
     weights_path, meta_path = _entry_paths(name, key, ".weights.npz")
-    if weights_path.exists() or meta_path.exists():
-        try:
-            metadata = _read_metadata(meta_path, key, weights_path)
-            _set_weights_from(model, weights_path)
-            return TrainedModel(model, metadata.get("history", {}), True, weights_path)
-        except Exception as error:  # CacheEntryError, or NumPy refusing the file
-            _discard((weights_path, meta_path), str(error).splitlines()[0] if str(error) else type(error).__name__)
-    ensure_writable(weights_path.parent)
+    hit = _try_load(weights_path, meta_path, key, lambda path: _set_weights_from(model, path))
+    if hit is not None:
+        return TrainedModel(model, hit[0].get("history", {}), True, weights_path)
     result = train(model)
     history = _history_as_lists(getattr(result, "history", result) or {})
-    _write_entry(weights_path, meta_path, key, lambda path: _save_weights_to(model, path),
-                 {"name": name, "history": history})
+    _save_entry(name, key, weights_path, meta_path, lambda path: _save_weights_to(model, path), {"history": history})
     return TrainedModel(model, history, False, weights_path)
 
 
@@ -356,22 +404,22 @@ def load_or_compute_arrays(
     """
     key = cache_key(name, config, profile)
     data_path, meta_path = _entry_paths(name, key, ".npz")
-    if data_path.exists() or meta_path.exists():
-        try:
-            _read_metadata(meta_path, key, data_path)
-            with np.load(data_path, allow_pickle=False) as archive:
-                return {k: archive[k] for k in archive.files}, True
-        except Exception as error:
-            _discard((data_path, meta_path), str(error))
-    ensure_writable(data_path.parent)
+    hit = _try_load(data_path, meta_path, key, _read_arrays)
+    if hit is not None:
+        return hit[1], True
     arrays = {k: np.asarray(v) for k, v in compute().items()}
 
     def write(path: Path) -> None:
         with open(path, "wb") as stream:
             np.savez(stream, **arrays)
 
-    _write_entry(data_path, meta_path, key, write, {"name": name})
+    _save_entry(name, key, data_path, meta_path, write, {})
     return arrays, False
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {k: archive[k] for k in archive.files}
 
 
 def _history_as_lists(history: Mapping[str, Any]) -> dict[str, list[float]]:

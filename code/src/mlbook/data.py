@@ -2,8 +2,10 @@
 
 The ``full`` profile loads the real dataset (downloaded once, checked against its SHA-256, kept in the Keras
 datasets folder). The ``quick`` profile — and ``full`` when a download fails — uses data that packages ship, and
-says so in one line. No call here can hang: downloads have a timeout, and ``MLBOOK_OFFLINE=1`` skips them. Models
-of MNIST-shaped digits check their inputs with :func:`check_mnist_images`.
+says so in one line. No call here can hang: a download has a timeout per read, an overall deadline and a size cap
+(:data:`DOWNLOAD_TIMEOUT_S`, :data:`DOWNLOAD_DEADLINE_S`, :data:`DOWNLOAD_MAX_BYTES`), a data folder that cannot be
+written fails it before any network access, and ``MLBOOK_OFFLINE=1`` skips downloads. Models of MNIST-shaped digits
+check their inputs with :func:`check_mnist_images`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import socket
 import tempfile
+import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -26,6 +30,10 @@ from mlbook.profiles import resolve_profile
 OFFLINE_ENV_VAR = "MLBOOK_OFFLINE"
 DATA_DIR_ENV_VAR = "MLBOOK_DATA"
 DOWNLOAD_TIMEOUT_S = 15.0
+#: The most a whole download may take: a server that trickles bytes never trips the per-read timeout.
+DOWNLOAD_DEADLINE_S = 300.0
+#: The largest file a download accepts (the largest dataset here, text8.zip, is about 31 MB).
+DOWNLOAD_MAX_BYTES = 256 * 2**20
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -39,7 +47,8 @@ DIGIT_BOX = 20
 
 
 class DownloadError(RuntimeError):
-    """A dataset could not be downloaded (offline, timeout, HTTP error or wrong checksum)."""
+    """A dataset could not be downloaded (offline, unwritable data folder, timeout, past the deadline or the
+    size cap, HTTP error or wrong checksum)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,26 +109,37 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, filename: str, sha256: str, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+def download(url: str, filename: str, sha256: str, timeout: float = DOWNLOAD_TIMEOUT_S,
+             deadline: float = DOWNLOAD_DEADLINE_S, max_bytes: int = DOWNLOAD_MAX_BYTES) -> Path:
     """Return the local copy of ``url`` (downloading it once), verified against ``sha256``.
 
     The file is written to a temporary name and renamed when complete, so an interrupted download never
     leaves a half file behind.
 
+    Args:
+        timeout: seconds each connect or read may wait.
+        deadline: seconds the whole download may take.
+        max_bytes: the largest file accepted.
+
     Raises:
-        DownloadError: offline (``MLBOOK_OFFLINE``), network error, timeout or checksum mismatch.
+        DownloadError: offline (``MLBOOK_OFFLINE``), a data folder that cannot be written, network error, timeout,
+            past the deadline, larger than ``max_bytes`` or checksum mismatch.
     """
     target = data_dir() / filename
     if target.is_file() and sha256_of(target) == sha256:
         return target
     if is_offline():
         raise DownloadError(f"{OFFLINE_ENV_VAR} is set")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{filename}.", suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{filename}.", suffix=".part")
+    except OSError as error:
+        reason = "a file, not a folder" if target.parent.is_file() else error.strerror or str(error)
+        raise DownloadError(f"cannot write to the data folder {target.parent} ({reason}); set {DATA_DIR_ENV_VAR} to "
+                            f"a writable folder") from error
+    try:
+        with os.fdopen(handle, "wb") as out:
+            _fetch(url, out, timeout, deadline, max_bytes)
         actual = sha256_of(Path(temp_name))
         if actual != sha256:
             raise DownloadError(f"{url}: checksum mismatch (expected {sha256[:12]}…, got {actual[:12]}…)")
@@ -132,6 +152,24 @@ def download(url: str, filename: str, sha256: str, timeout: float = DOWNLOAD_TIM
         if os.path.exists(temp_name):
             os.unlink(temp_name)
     return target
+
+
+def _fetch(url: str, out: io.BufferedWriter, timeout: float, deadline: float, max_bytes: int) -> None:
+    """Copy ``url`` into ``out``; a DownloadError once past ``deadline`` seconds or ``max_bytes`` bytes. Each read
+    returns what has arrived (``read1``), so the deadline is checked at least every ``timeout`` seconds."""
+    give_up_at = time.monotonic() + deadline
+    too_large = DownloadError(f"{url}: larger than {max_bytes:,} bytes (the download size cap)")
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        if int(response.headers.get("Content-Length") or 0) > max_bytes:
+            raise too_large
+        received = 0
+        while block := response.read1(1 << 16):
+            received += len(block)
+            if received > max_bytes:
+                raise too_large
+            if time.monotonic() > give_up_at:
+                raise DownloadError(f"{url}: not complete after {deadline:g} s (the download deadline)")
+            out.write(block)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,11 @@ inline, so it works offline and from ``file://``. Nothing a reader sees in the m
 no file names, no alt texts or ids that say which image is which. The answer key is stored in the page, masked
 with a pseudo-random stream that the page's script (and :func:`read_quiz`) regenerates from a salt; it is a
 puzzle for the curious, not a secret.
+
+Nor do the image files give it away: every image, real or generated, goes through :func:`prepare_image` (the same
+crop, levels and 8-bit quantisation) and :func:`png_data_uri` (an uncompressed PNG, so every image of a quiz has a
+data URI of the same length). Without this, real digits (an all-black frame, exact black and white) and the
+generator's tanh outputs (never quite black or white) could be told apart from their pixels or the page source.
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ QUIZ_CLASS = "mlbook-quiz"
 #: Display size of each image in CSS pixels (the PNGs keep their own resolution and are scaled up).
 DISPLAY_SIZE = 96
 UINT32 = 0xFFFFFFFF
+#: Pixels cropped from each side of every quiz image. :func:`mlbook.data.digits_as_mnist` (and MNIST, mostly)
+#: leaves this frame around the 20×20 digit box black, while a generator paints it dark grey: a tell, not content.
+FRAME = 4
+#: Levels applied to every quiz image: at or below ``BLACK_LEVEL`` is black, at or above ``WHITE_LEVEL`` white, and
+#: linear in between. 8/255 is too dark to see on a screen, but it is where the generator's tanh outputs stop (the
+#: background of the quick profile's generated digits lies at 1–7/255, real digits' at 0, their strokes at 255).
+BLACK_LEVEL = 8 / 255
+WHITE_LEVEL = 1 - BLACK_LEVEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,18 +135,51 @@ def decode_answer_key(key: str, salt: int) -> tuple[bool, ...]:
 # --- the page ---------------------------------------------------------------------------------------------------
 
 
-def png_data_uri(image: np.ndarray) -> str:
-    """A PNG ``data:`` URI of an image in [0, 1], ``(h, w)``, ``(h, w, 1)`` or ``(h, w, 3)``."""
-    from PIL import Image
+def prepare_image(image: np.ndarray, frame: int = FRAME) -> np.ndarray:
+    """The 8-bit pixels a quiz shows for an image in [0, 1], real or generated alike: the outer ``frame`` pixels
+    cropped, :data:`BLACK_LEVEL` and :data:`WHITE_LEVEL` applied, rounded to uint8.
 
+    Cropping rather than blackening the frame: a generated stroke that reaches the frame would end at a hard edge
+    inside the image, which real digits (drawn inside the box) never show; at the image's own edge it looks alike.
+
+    Args:
+        image: ``(h, w)``, ``(h, w, 1)`` or ``(h, w, 3)``.
+        frame: pixels cropped from each side.
+
+    Returns:
+        ``(h - 2·frame, w - 2·frame)`` or ``(h - 2·frame, w - 2·frame, 3)`` uint8 pixels.
+
+    Raises:
+        ValueError: for another shape, or an image no larger than its frame.
+    """
     image = np.asarray(image, dtype=np.float64)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
         raise ValueError(f"expected an image of shape (h, w), (h, w, 1) or (h, w, 3), got {image.shape}")
-    pixels = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    if frame < 0 or min(image.shape[:2]) <= 2 * frame:
+        raise ValueError(f"expected an image larger than a {frame}-pixel frame on each side, got {image.shape}")
+    cropped = image[frame : image.shape[0] - frame, frame : image.shape[1] - frame]
+    levelled = np.clip((cropped - BLACK_LEVEL) / (WHITE_LEVEL - BLACK_LEVEL), 0.0, 1.0)
+    return np.round(levelled * 255).astype(np.uint8)
+
+
+def png_data_uri(pixels: np.ndarray) -> str:
+    """A PNG ``data:`` URI of uint8 pixels, ``(h, w)`` or ``(h, w, 3)``, stored uncompressed.
+
+    Uncompressed, the URI's length depends on the shape alone: a compressed one is shorter for a clean image (a real
+    digit on plain black) than for a noisy one, and the page source would show which is which.
+
+    Raises:
+        ValueError: if ``pixels`` are not uint8 or not of such a shape.
+    """
+    from PIL import Image
+
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[-1] != 3):
+        raise ValueError(f"expected uint8 pixels of shape (h, w) or (h, w, 3), got {pixels.dtype} {pixels.shape}")
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=0)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -267,7 +313,8 @@ def _fill(template: str, **values: object) -> str:
     return template
 
 
-def build_quiz_html(images: np.ndarray, is_real: np.ndarray, seed: int = 0, alpha: float = 0.05) -> str:
+def build_quiz_html(images: np.ndarray, is_real: np.ndarray, seed: int = 0, alpha: float = 0.05,
+                    frame: int = FRAME) -> str:
     """The quiz as one HTML block (markup, inline style and script), for ``IPython.display.HTML``.
 
     Each card has the image (a button: clicking it reveals the answer without scoring) and two buttons, "Real"
@@ -278,9 +325,10 @@ def build_quiz_html(images: np.ndarray, is_real: np.ndarray, seed: int = 0, alph
         images: ``(n, h, w[, c])`` images in [0, 1], in quiz order.
         is_real: ``n`` booleans, True for a real image.
         seed: makes the id, salt and key noise repeatable.
+        frame: pixels cropped from each side of every image (:func:`prepare_image`).
 
     Raises:
-        ValueError: if the lengths differ or there are no images.
+        ValueError: if the lengths differ, there are no images, or they are no larger than the frame.
     """
     images, is_real = np.asarray(images), np.asarray(is_real, dtype=bool)
     if len(images) == 0 or len(images) != len(is_real):
@@ -291,13 +339,14 @@ def build_quiz_html(images: np.ndarray, is_real: np.ndarray, seed: int = 0, alph
     salt = int(rng.integers(1, 2**31))
     key = encode_answer_key(is_real, salt, seed=seed + 1)
     threshold = pass_threshold(len(images), alpha)
+    uris = [png_data_uri(prepare_image(image, frame)) for image in images]
     cards = []
-    for i, image in enumerate(images):
+    for i, uri in enumerate(uris):
         number = i + 1
         cards.append(
             f'<li class="q-card" data-state="open">'
             f'<button type="button" class="q-image" aria-label="Image {number}: reveal the answer without scoring">'
-            f'<img src="{png_data_uri(image)}" alt="Quiz image {number}" width="{DISPLAY_SIZE}" '
+            f'<img src="{uri}" alt="Quiz image {number}" width="{DISPLAY_SIZE}" '
             f'height="{DISPLAY_SIZE}"></button>'
             f'<div class="q-choices" role="group" aria-label="Your answer for image {number}">'
             f'<button type="button" data-choice="1" aria-pressed="false">{REAL_TEXT}</button>'
