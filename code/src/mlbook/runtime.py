@@ -1,6 +1,6 @@
 """The one call a chapter's hidden setup cell makes: profile, seeds, plot style, a record of the conditions
 (profile, seed, device) for the book's Results page, and every setting recorded for the text (:func:`settings_glue`):
-the prose writes ``{glue:text}`cfg_grid_size``` where it states ``cfg.grid_size``."""
+the prose cites the glue name ``cfg_grid_size`` (myst-nb's ``glue:text`` role) where it states ``cfg.grid_size``."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def settings_glue(cfg: object) -> dict[str, Any]:
     The name is :data:`SETTINGS_GLUE_PREFIX` and the setting's path with ``_`` for each dot: ``cfg.grid_size`` is
     ``cfg_grid_size``; a field that is itself a settings dataclass gives its own fields (``cfg.hidden.num_steps``
     is ``cfg_hidden_num_steps``) and no name of its own. Every other value is recorded as it is, so the text
-    formats it as it would the setting (``{glue:text}`cfg_learning_rate:g```): a tuple is one value, shown as
+    formats it as it would the setting (``cfg_learning_rate`` with the format ``g``): a tuple is one value, shown as
     ``(9, 20)``; a string, a boolean or ``None`` as Python writes it. Settings that are not a dataclass
     (``None`` for a chapter without settings) give nothing.
 
