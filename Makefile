@@ -2,7 +2,9 @@
 #   make book   build the whole book, executed, in the quick profile (offline), into _build/html
 #   make test   run the tests (including a smoke build of the book; MLBOOK_BOOK_HTML=<built html> reuses a build)
 # Both create the virtual environment .venv with the pinned toolchain on first use.
-# Optional: make pdf   the PDF edition (_build/pdf/ml-notebook.pdf, also copied into _build/html), printed by headless
+# Optional: make test-minimum   the package's fast tests on the lowest versions code/pyproject.toml allows
+#                               (requirements/minimum.txt), in their own environment .venv-minimum
+#           make pdf   the PDF edition (_build/pdf/ml-notebook.pdf, also copied into _build/html), printed by headless
 #                      Chromium from a single-page build that reuses the execution cache of `make book`.
 
 PYTHON ?= python3
@@ -14,7 +16,7 @@ RUNTIME ?= requirements/runtime-cpu.txt
 REQUIREMENTS := $(RUNTIME) requirements/book.txt requirements/test.txt requirements/constraints.txt
 export MLBOOK_PROFILE ?= quick
 
-.PHONY: book test env clean lock colab pdf
+.PHONY: book test test-minimum env clean lock colab pdf
 
 env: $(STAMP)
 
@@ -42,6 +44,29 @@ colab: $(STAMP)
 lock: $(STAMP)
 	{ echo "# Every transitive package pinned (pip freeze of a working CPU environment); regenerate with 'make lock'."; \
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^mlbook'; } > requirements/constraints.txt
+
+# The minimum-versions job: the declared lower bounds, exactly (requirements/minimum.txt), on Python 3.10, the lowest
+# requires-python (CI's setup-python provides it as python3; elsewhere pass MINIMUM_PYTHON=python3.10). Only the
+# package and pytest are installed, so it runs the tests of the package, every test file but those of the book's
+# toolchain (BOOK_TESTS: jupyter-book, Sphinx, myst-nb, jupytext, nbclient, a browser, the linters, the workflow
+# checkers), less the slow ones and the few marked `book` inside a package test file.
+MINIMUM_PYTHON ?= $(PYTHON)
+MINIMUM_VENV ?= .venv-minimum
+MINIMUM_STAMP := $(MINIMUM_VENV)/.mlbook-installed
+BOOK_TESTS := tests/test_alt.py tests/test_book.py tests/test_build_extension.py tests/test_citation.py tests/test_docstrings.py \
+    tests/test_colab.py tests/test_downloads.py tests/test_faults.py tests/test_lint.py tests/test_offline_site.py \
+    tests/test_package.py tests/test_pdf.py tests/test_quiz_browser.py tests/test_results.py tests/test_workflows.py
+PACKAGE_TESTS := $(filter-out $(BOOK_TESTS),$(sort $(wildcard tests/test_*.py)))
+
+$(MINIMUM_STAMP): requirements/minimum.txt code/pyproject.toml
+	test -x $(MINIMUM_VENV)/bin/python || $(MINIMUM_PYTHON) -m venv $(MINIMUM_VENV)
+	$(MINIMUM_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements/minimum.txt
+	$(MINIMUM_VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -e ./code
+	touch $(MINIMUM_STAMP)
+
+test-minimum: $(MINIMUM_STAMP)
+	$(MINIMUM_VENV)/bin/python -m pip freeze --disable-pip-version-check --exclude-editable
+	$(MINIMUM_VENV)/bin/python -m pytest -m "not slow and not book" $(PACKAGE_TESTS)
 
 clean:
 	rm -rf _build

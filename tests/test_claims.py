@@ -25,6 +25,7 @@ def test_comparison_word_takes_the_chapters_own_words():
     assert comparison_word(2.4, 2.6, below="better", above="worse") == "better"
 
 
+@pytest.mark.book
 def test_flipping_a_setting_of_a_real_chapter_stops_it_at_the_claim_it_falsifies():
     """The NumPy chapter claims that momentum ends XOR with a lower error than plain gradient descent. Run the chapter
     itself, as the build does, with its momentum set to 0: both runs are then the same, and the chapter must stop at

@@ -3,6 +3,7 @@ import pytest
 from mlbook.notebook import markdown_table, markdown_table_text
 
 
+@pytest.mark.book  # markdown_table returns IPython's Markdown
 def test_markdown_table_writes_header_alignment_and_rows_as_given():
     table = markdown_table(["layer", "shape", "parameters"],
                            [["conv", (None, 26, 26, 8), f"{80:,}"], ["**total**", "", f"**{12345:,}**"]], align="-lr")

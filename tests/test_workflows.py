@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -207,6 +209,56 @@ def test_test_workflow_runs_the_readme_test_command():
     assert "make test" in commands
     readme = (REPO_ROOT / "README.md").read_text()
     assert "make test" in readme
+
+
+def pins(path: Path) -> dict[str, str]:
+    """``name==version`` lines of a requirements file, names normalised as pip does."""
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    pairs = (line.split("==") for line in lines if line)
+    return {re.sub(r"[-_.]+", "-", name.strip().lower()): version.strip() for name, version in pairs}
+
+
+def makefile_words(variable: str) -> list[str]:
+    """The words of a ``VARIABLE := ...`` assignment in the Makefile, continuation lines included."""
+    text = (REPO_ROOT / "Makefile").read_text().replace("\\\n", " ")
+    return re.search(rf"^{variable} :=(.*)$", text, re.MULTILINE)[1].split()
+
+
+def test_minimum_requirements_pin_the_declared_lower_bounds():
+    project = tomllib.loads((REPO_ROOT / "code/pyproject.toml").read_text())["project"]
+    declared = dict(re.fullmatch(r"([\w-]+)>=([\d.]+)", spec).groups() for spec in project["dependencies"])
+    minimum = pins(REPO_ROOT / "requirements/minimum.txt")
+    # the declared dependencies, the Keras that TensorFlow pulls in, the pyparsing of matplotlib 3.8's time, and pytest
+    assert set(minimum) == set(declared) | {"keras", "pyparsing", "pytest"}
+    for name, lower in declared.items():
+        # the first release of the bound's series: 1.26 -> 1.26.0, 3 -> 3.0.0 (or x.y.1 where x.y.0 is unusable)
+        bound = lower.split(".")
+        assert minimum[name].split(".")[:len(bound)] == bound, f"{name}: {minimum[name]} is not {lower}'s first release"
+    assert project["requires-python"] == ">=3.10"
+    job = workflow("test.yml")["jobs"]["minimum"]
+    assert "make test-minimum" in [step.get("run", "") for step in job["steps"]]
+    setup = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["python-version"] == project["requires-python"].removeprefix(">=")
+
+
+def test_minimum_job_runs_every_package_module_tests_and_none_that_need_the_book_toolchain():
+    book_tests, package_tests = makefile_words("BOOK_TESTS"), sorted(map(str, (REPO_ROOT / "tests").glob("test_*.py")))
+    assert all((REPO_ROOT / path).is_file() for path in book_tests)
+    package_tests = [Path(path) for path in package_tests if str(Path(path).relative_to(REPO_ROOT)) not in book_tests]
+    modules = sorted(p.stem for p in (REPO_ROOT / "code/src/mlbook").glob("*.py") if not p.stem.startswith("_"))
+    assert {f"test_{module}" for module in modules} <= {path.stem for path in package_tests}
+    # a package test file imports, at its top, only the standard library, the package, its declared dependencies
+    # (and Keras), pytest, and other test files: anything else would fail the minimum job's collection
+    allowed = set(sys.stdlib_module_names) | {"mlbook", "numpy", "scipy", "matplotlib", "sklearn", "PIL", "skimage",
+                                               "platformdirs", "tensorflow", "keras", "pytest", "conftest", "images"}
+    for path in package_tests:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module]
+                for name in names:
+                    top = name.split(".")[0]
+                    assert top in allowed or (REPO_ROOT / "tests" / f"{top}.py") in package_tests, \
+                        f"{path.name} imports {name}: list it in the Makefile's BOOK_TESTS or import it in the test"
 
 
 def test_colab_workflow_runs_weekly_and_by_hand():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -116,8 +117,19 @@ def scale(image: Array, factor: float | Sequence[float], is_label: bool = False)
         raise ValueError(f"expected positive scale factors, got {factors}")
     centre = (np.asarray(image.shape[:num_axes], dtype=float) - 1.0) / 2.0
     inverse = 1.0 / np.asarray(factors)
-    return _on_leading_axes(image, num_axes, lambda plane: ndimage.affine_transform(
+    return _on_leading_axes(image, num_axes, lambda plane: _diagonal_affine_transform(
         plane, inverse, offset=centre - inverse * centre, order=_order(is_label), mode=EDGE_MODE))
+
+
+def _diagonal_affine_transform(image: Array, diagonal: Array, **options: Any) -> Array:
+    """``ndimage.affine_transform`` with a diagonal matrix given as the 1-D array of its diagonal (its documented
+    form, and SciPy's faster zoom-and-shift path). Older SciPy releases (1.11, the lowest the package allows, among
+    them) warn on every such call that the meaning of a 1-D matrix changed in SciPy 0.18; that notice, and only it, is
+    silenced here. A 2-D ``np.diag`` would avoid it but take the general path, which rounds differently."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The behavior of affine_transform with a 1-D array",
+                                category=UserWarning)
+        return ndimage.affine_transform(image, diagonal, **options)
 
 
 def rotate(image: Array, angle: float, is_label: bool = False) -> Array:
