@@ -51,6 +51,14 @@ def markdown_of(root: Path, docname: str) -> str:
     return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
 
 
+def assert_conversion_refuses(book: Path, docname: str, text: str, message: str) -> None:
+    """Appending ``text`` to the chapter ``docname`` of ``book`` makes its conversion fail with ``message``."""
+    chapter = book / f"{docname}.md"
+    chapter.write_text(chapter.read_text() + f"\n{text}\n")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        markdown_of(book, docname)
+
+
 FIRST = """(ch-first)=
 # The first chapter
 
@@ -325,10 +333,7 @@ def test_label_lines_disappear(small_book):
     ("\\begin{align}\nx\n\\end{align}", "unsupported amsmath environment"),
 ])
 def test_myst_that_cannot_be_converted_raises_naming_it(small_book, text, message):
-    chapter = small_book / "book/third.md"
-    chapter.write_text(chapter.read_text() + f"\n{text}\n")
-    with pytest.raises(ValueError, match=re.escape(message)):
-        markdown_of(small_book, "book/third")
+    assert_conversion_refuses(small_book, "book/third", text, message)
 
 
 def test_a_link_to_another_page_needs_the_published_base_url(small_book):
@@ -445,10 +450,7 @@ def test_cited_keys_are_in_order_of_first_citation(citing_book):
     ("```{bibliography}\n:all:\n```", "a {bibliography} needs exactly ':filter: docname in docnames'"),
 ])
 def test_citations_that_cannot_be_converted_raise_naming_them(citing_book, text, message):
-    chapter = citing_book / "book/citing.md"
-    chapter.write_text(chapter.read_text() + f"\n{text}\n")
-    with pytest.raises(ValueError, match=re.escape(message)):
-        markdown_of(citing_book, "book/citing")
+    assert_conversion_refuses(citing_book, "book/citing", text, message)
 
 
 def test_committed_notebooks_list_their_chapters_references():
@@ -650,10 +652,7 @@ def test_exercises_are_numbered_per_chapter_and_solutions_become_details(tmp_pat
     (":::{solution} ex-nowhere\n:class: dropdown\nDone.\n:::", "unknown label 'ex-nowhere' in {solution}"),
 ])
 def test_exercises_without_a_label_and_solutions_to_no_exercise_raise(small_book, text, message):
-    chapter = small_book / "book/third.md"
-    chapter.write_text(chapter.read_text() + f"\n{text}\n")
-    with pytest.raises(ValueError, match=re.escape(message)):
-        markdown_of(small_book, "book/third")
+    assert_conversion_refuses(small_book, "book/third", text, message)
 
 
 def test_chapter_exercises_are_labelled_numbered_and_referenced_by_number():
