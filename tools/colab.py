@@ -63,7 +63,7 @@ import nbformat
 import pybtex.database
 import yaml
 
-from mlbook_citations import plain_text
+from mlbook_citations import author_names, is_others, last_name, plain_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETUP_CELL_TAG = "colab-setup"
@@ -766,23 +766,10 @@ def _people(entry: pybtex.database.Entry) -> list[pybtex.database.Person]:
     return list(entry.persons.get("author", []))
 
 
-def _is_others(person: pybtex.database.Person) -> bool:
-    return str(person) == "others"
-
-
-def _last_name(person: pybtex.database.Person) -> str:
-    return latex_text(" ".join(person.prelast_names + person.last_names))
-
-
 def citation_author(entry: pybtex.database.Entry) -> str:
-    """The author part of an author-year citation, as the book shows it: "Kingma and Ba", "Goodfellow et al."
-    (three or more, or a list that ends in "others"), or the title when there is no author."""
-    people = _people(entry)
-    if not people:
-        return latex_text(entry.fields["title"])
-    if len(people) >= 3 or _is_others(people[-1]):
-        return f"{_last_name(people[0])} et al."
-    return " and ".join(_last_name(person) for person in people)
+    """The author part of an author-year citation, as the book shows it: "Kingma and Ba", "Goodfellow et al.", or
+    the title when there is no author."""
+    return author_names(entry) or latex_text(entry.fields["title"])
 
 
 def citation_year(entry: pybtex.database.Entry) -> str:
@@ -812,9 +799,9 @@ def _reference_authors(people: list[pybtex.database.Person]) -> str:
     def name(person: pybtex.database.Person) -> str:
         initials = " ".join(f"{part[0]}." if "-" not in part else "-".join(f"{p[0]}." for p in part.split("-"))
                             for part in map(latex_text, person.first_names + person.middle_names))
-        return f"{_last_name(person)}, {initials}" if initials else _last_name(person)
+        return f"{last_name(person)}, {initials}" if initials else last_name(person)
 
-    others = bool(people) and _is_others(people[-1])
+    others = bool(people) and is_others(people[-1])
     names = [name(person) for person in (people[:-1] if others else people)]
     if others:
         return f"{', '.join(names)} et al."
@@ -863,8 +850,8 @@ def reference_markdown(entry: pybtex.database.Entry) -> str:
 
 
 def _reference_order(entry: pybtex.database.Entry) -> tuple[str, str, str]:
-    people = [person for person in _people(entry) if not _is_others(person)]
-    first = " ".join(_last_name(person) for person in people) or latex_text(entry.fields["title"])
+    people = [person for person in _people(entry) if not is_others(person)]
+    first = " ".join(last_name(person) for person in people) or latex_text(entry.fields["title"])
     return first.lower(), entry.fields.get("year", ""), latex_text(entry.fields["title"]).lower()
 
 

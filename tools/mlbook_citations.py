@@ -66,23 +66,36 @@ def plain_text(latex: str) -> str:
     return Text.from_latex(latex).render(_text_backend())
 
 
-def _last_name(person: Person) -> str:
+def last_name(person: Person) -> str:
+    """A person's last name with its "von" part, as plain text ("van der Maaten")."""
     return plain_text(" ".join(person.prelast_names + person.last_names))
+
+
+def is_others(person: Person) -> bool:
+    """Whether ``person`` is BibTeX's "and others" marker at the end of an author list."""
+    return str(person) == "others"
+
+
+def author_names(entry: Entry) -> str | None:
+    """The authors as citations name them: "Kingma and Ba", "Goodfellow et al." (three or more, or a list that ends
+    in "and others"); ``None`` for a work without an author."""
+    people = list(entry.persons.get("author", []))
+    if not people:
+        return None
+    if len(people) >= 3 or is_others(people[-1]):
+        return f"{last_name(people[0])} et al."
+    return " and ".join(last_name(person) for person in people)
 
 
 def author_year_label(entry: Entry) -> str:
     """"Kingma and Ba, 2015", "Goodfellow et al., 2014", "Kim, n.d." (no year, as the citations say); a work
     without an author is labelled by where it was published ("Machine Learning Notebook blog, 2017"), so that its
     list entry does not show its title twice."""
-    people = list(entry.persons.get("author", []))
     year = entry.fields.get("year", "n.d.")
-    if not people:
-        source = entry.fields.get("howpublished") or entry.fields.get("organization") or entry.fields["title"]
-        return f"{plain_text(source)}, {year}"
-    if len(people) >= 3 or str(people[-1]) == "others":
-        names = f"{_last_name(people[0])} et al."
-    else:
-        names = " and ".join(_last_name(person) for person in people)
+    names = author_names(entry)
+    if names is None:
+        names = plain_text(entry.fields.get("howpublished") or entry.fields.get("organization")
+                           or entry.fields["title"])
     return f"{names}, {year}"
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from mlbook.cache import evaluation_only, weights_config
+from mlbook.seeding import seeded
 
 if TYPE_CHECKING:
     import keras
@@ -463,14 +464,16 @@ def run_few_labels(data: ImageDataset, cfg: AugmentSettings, seed: int) -> FewLa
     images, labels = data.x_train[chosen], data.y_train[chosen]
     result = FewLabelsResult(seed, {}, {})
     for name, ranges in (("plain", None), ("augmented", cfg.ranges)):
-        keras.utils.set_random_seed(seed)
-        model = small_cnn(data.image_shape, data.num_classes)
-        batches = augmented_batches(images, labels, cfg.batch_size, ranges, seed, cfg.repeats)
-        # The step size decays to zero along a cosine, so the last epoch's accuracy is not a lucky or unlucky step.
-        schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.num_epochs * len(batches))
-        config = weights_config(cfg, run=name, seed=seed, data=data.source, schedule="cosine", ranges=ranges)
-        trained = load_or_train(model, f"few-labels-{name}", config, lambda m, b=batches, s=schedule: fit_classifier(
-            m, b, (data.x_test, data.y_test), cfg.num_epochs, s))
+        with seeded(seed):
+            model = small_cnn(data.image_shape, data.num_classes)
+            batches = augmented_batches(images, labels, cfg.batch_size, ranges, seed, cfg.repeats)
+            # The step size decays to zero along a cosine, so the last epoch's accuracy is not a lucky or unlucky
+            # step.
+            schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate,
+                                                              decay_steps=cfg.num_epochs * len(batches))
+            config = weights_config(cfg, run=name, seed=seed, data=data.source, schedule="cosine", ranges=ranges)
+            trained = load_or_train(model, f"few-labels-{name}", config, lambda m, b=batches, s=schedule:
+                                    fit_classifier(m, b, (data.x_test, data.y_test), cfg.num_epochs, s))
         result.accuracy[name] = classification_accuracy(trained.model, data.x_test, data.y_test)
         result.history[name] = trained.history
     return result

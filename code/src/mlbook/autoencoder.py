@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from mlbook.cache import TrainedModel, evaluation_only, load_or_train, weights_config
 from mlbook.data import MNIST_IMAGE_SHAPE, MNIST_NUM_PIXELS, ImageDataset, check_mnist_images
+from mlbook.seeding import seeded
 from mlbook.training import STEPS_PER_EXECUTION, EpochLine, predict_in_batches
 
 #: The dense autoencoder of the chapter: 784 → 128 → 64 → 64 (the code) | 64 → 64 → 128 → 784.
@@ -209,13 +210,13 @@ def train_or_load(kind: str, data: ImageDataset, cfg: AutoencoderSettings, seed:
     if kind not in builders:
         raise ValueError(f"expected an autoencoder kind in {sorted(builders)}, got {kind!r}")
     build, num_epochs = builders[kind]
-    keras.utils.set_random_seed(seed)
-    return load_or_train(
-        build(), f"{kind}-autoencoder", weights_config(cfg, data=data.source, seed=seed),
-        lambda model: train_autoencoder(
-            model, data.x_train, data.x_test, num_epochs, cfg.batch_size, cfg.learning_rate
-        ),
-    )
+    with seeded(seed):
+        return load_or_train(
+            build(), f"{kind}-autoencoder", weights_config(cfg, data=data.source, seed=seed),
+            lambda model: train_autoencoder(
+                model, data.x_train, data.x_test, num_epochs, cfg.batch_size, cfg.learning_rate
+            ),
+        )
 
 
 def reconstruction_error(model: keras.Model, images: np.ndarray) -> float:

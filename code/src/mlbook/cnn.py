@@ -29,6 +29,7 @@ from keras import layers
 
 from mlbook.cache import load_or_train, weights_config
 from mlbook.data import ImageDataset
+from mlbook.seeding import seeded
 from mlbook.training import format_metrics
 
 NUM_CLASSES = 10
@@ -105,14 +106,11 @@ class OriginalCNN(keras.Model):
 
 
 def build_model(image_shape: tuple[int, ...], seed: int, **settings: Any) -> OriginalCNN:
-    """An :class:`OriginalCNN` with its weights created from ``seed`` (so every rung starts alike).
-
-    This reseeds Python's, NumPy's and TensorFlow's global generators (``keras.utils.set_random_seed``).
-    """
-    keras.utils.set_random_seed(seed)
-    model = OriginalCNN(**settings)
-    model(np.zeros((1, *image_shape), dtype="float32"))  # creates the weights
-    return model
+    """An :class:`OriginalCNN` with its weights created from ``seed`` (so every rung starts alike)."""
+    with seeded(seed):
+        model = OriginalCNN(**settings)
+        model(np.zeros((1, *image_shape), dtype="float32"))  # creates the weights
+        return model
 
 
 def layer_shapes(model: OriginalCNN, images: np.ndarray) -> list[tuple[str, tuple[int, ...], int]]:
@@ -261,7 +259,8 @@ def run_rung(rung: Rung, data: ImageDataset, cfg: CnnMnistSettings, seed: int) -
 
     def train(model: keras.Model) -> dict[str, list[float]]:
         compile_model(model, rung.optimizer, cfg.learning_rate)
-        return train_by_steps(model, data, rung.num_steps, cfg.batch_size, cfg.log_every, seed)
+        with seeded(seed):
+            return train_by_steps(model, data, rung.num_steps, cfg.batch_size, cfg.log_every, seed)
 
     config = weights_config(cfg, rung=rung, seed=seed, data=data.source, num_train=len(data.x_train))
     # the model is compiled only after loading: Keras warns when a cached optimizer state meets a fresh optimizer

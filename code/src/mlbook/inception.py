@@ -19,6 +19,7 @@ import numpy as np
 
 from mlbook.cache import evaluation_only, weights_config
 from mlbook.data import MNIST_IMAGE_SHAPE
+from mlbook.seeding import seeded
 
 if TYPE_CHECKING:
     import keras
@@ -270,20 +271,18 @@ def train_inception_net(data: ImageDataset, cfg: InceptionSettings, head: Head, 
     Returns:
         :class:`mlbook.cache.TrainedModel`: the model, its per-epoch history (from the cache entry on a hit).
     """
-    import keras
-
     from mlbook.cache import load_or_train
     from mlbook.training import fit_classifier
 
     training = cfg.training(head)
-    keras.utils.set_random_seed(seed)
-    model = build_inception_net(cfg.sizes, head, training.dropout_rate, image_shape=data.image_shape)
     config = {**cfg.model_config(head), "seed": seed, "data": data.source}
-    return load_or_train(
-        model, f"inception-{head}", config,
-        lambda m: fit_classifier(m, (data.x_train, data.y_train), (data.x_test, data.y_test), training.num_epochs,
-                                 training.learning_rate, cfg.batch_size),
-    )
+    with seeded(seed):
+        model = build_inception_net(cfg.sizes, head, training.dropout_rate, image_shape=data.image_shape)
+        return load_or_train(
+            model, f"inception-{head}", config,
+            lambda m: fit_classifier(m, (data.x_train, data.y_train), (data.x_test, data.y_test),
+                                     training.num_epochs, training.learning_rate, cfg.batch_size),
+        )
 
 
 def time_branch(layers_: list[keras.layers.Layer], inputs: np.ndarray, repeats: int) -> float:

@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mlbook.seeding import seeded
+
 Array = np.ndarray
 
 #: The original post's inputs: ones for the first and third example, twos for the second, threes for the gradient.
@@ -254,11 +256,11 @@ def collapse_affine(layers: Sequence[tuple[Array, Array]]) -> tuple[Array, Array
 
 def dense_stack(input_dim: int, hidden_units: Sequence[int], activation: str | None, seed: int = 0) -> keras.Model:
     """Dense layers of the given widths with ``activation`` between them, and one linear output unit."""
-    keras.utils.set_random_seed(seed)
-    stack = [keras.Input(shape=(input_dim,))]
-    stack += [keras.layers.Dense(units, activation=activation) for units in hidden_units]
-    stack.append(keras.layers.Dense(1))
-    return keras.Sequential(stack, name=f"stack_{activation or 'linear'}")
+    with seeded(seed):
+        stack = [keras.Input(shape=(input_dim,))]
+        stack += [keras.layers.Dense(units, activation=activation) for units in hidden_units]
+        stack.append(keras.layers.Dense(1))
+        return keras.Sequential(stack, name=f"stack_{activation or 'linear'}")
 
 
 def fit_curve(model: keras.Model, x: Array, y: Array, learning_rate: float, num_steps: int) -> Array:

@@ -28,6 +28,7 @@ from mlbook.cache import TrainedModel, evaluation_only, load_or_train, weights_c
 from mlbook.data import MNIST_IMAGE_SHAPE, MNIST_NUM_PIXELS, ImageDataset, check_mnist_images
 from mlbook.distribute import replicas_in_sync, scale_for_replicas, this_replicas_rows
 from mlbook.plot import tile_images
+from mlbook.seeding import seeded
 from mlbook.training import EpochLine, predict_in_batches
 
 
@@ -221,9 +222,9 @@ def train_vae(vae: VAE, train_images: np.ndarray, val_images: np.ndarray, cfg: V
 def train_or_load_vae(data: ImageDataset, cfg: VaeSettings, seed: int) -> TrainedModel:
     """The VAE trained on ``data`` with ``cfg``: from the weights cache if it is there, else trained now and cached
     with its history (the three losses, training and held-out, per epoch)."""
-    keras.utils.set_random_seed(seed)
-    return load_or_train(build_vae(cfg, seed), "vae", weights_config(cfg, data=data.source, seed=seed),
-                         lambda model: train_vae(model, data.x_train, data.x_test, cfg, seed))
+    with seeded(seed):
+        return load_or_train(build_vae(cfg, seed), "vae", weights_config(cfg, data=data.source, seed=seed),
+                             lambda model: train_vae(model, data.x_train, data.x_test, cfg, seed))
 
 
 def evaluate_vae(vae: VAE, images: np.ndarray, seed: int = 0, batch_size: int = 500) -> dict[str, float]:
@@ -335,11 +336,10 @@ def train_digit_classifier(model: keras.Model, images: np.ndarray, labels: np.nd
 
 def train_or_load_classifier(data: ImageDataset, num_epochs: int, seed: int) -> TrainedModel:
     """The digit classifier trained on ``data``'s training images, from the weights cache when possible."""
-    keras.utils.set_random_seed(seed)
-    model = build_digit_classifier(data.num_classes)
     config = {"data": data.source, "num_epochs": num_epochs, "seed": seed}
-    return load_or_train(model, "digit-classifier", config,
-                         lambda m: train_digit_classifier(m, data.x_train, data.y_train, num_epochs))
+    with seeded(seed):
+        return load_or_train(build_digit_classifier(data.num_classes), "digit-classifier", config,
+                             lambda m: train_digit_classifier(m, data.x_train, data.y_train, num_epochs))
 
 
 def digit_confidence(classifier: keras.Model, images: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from keras import layers
 
 from mlbook.cache import TrainedModel, cached
+from mlbook.seeding import seeded
 from mlbook.training import EpochLine
 
 if TYPE_CHECKING:
@@ -269,11 +270,11 @@ def kfold_regression(
     for fold, (train_idx, val_idx) in enumerate(kfold_indices(len(features), num_folds, seed)):
         x_train, x_val = standardize(features[train_idx], features[val_idx])
         y_train, y_val = targets[train_idx].astype(np.float32), targets[val_idx].astype(np.float32)
-        keras.utils.set_random_seed(seed + fold)
-        model = build_model(features.shape[1], float(y_train.mean()))
-        history = model.fit(batched_dataset(x_train, y_train, batch_size, shuffle_seed=seed + fold),
-                            validation_data=batched_dataset(x_val, y_val, len(x_val)), epochs=num_epochs,
-                            shuffle=False, verbose=0)  # the pipeline shuffles; fit would warn
+        with seeded(seed + fold):
+            model = build_model(features.shape[1], float(y_train.mean()))
+            history = model.fit(batched_dataset(x_train, y_train, batch_size, shuffle_seed=seed + fold),
+                                validation_data=batched_dataset(x_val, y_val, len(x_val)), epochs=num_epochs,
+                                shuffle=False, verbose=0)  # the pipeline shuffles; fit would warn
         val_mae.append(history.history["val_mae"])
         train_mae.append(history.history["mae"])
         baseline_mae.append(np.mean(np.abs(y_val - y_train.mean())))
@@ -304,13 +305,13 @@ def bottleneck_experiment(
     """
     runs = {}
     for label, width in (("baseline", hidden_units), ("bottleneck", bottleneck_width)):
-        keras.utils.set_random_seed(seed)
-        model = dense_classifier(x_train.shape[1], (hidden_units, width), num_classes, name=f"topics_{label}")
-        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         print(f"{label}: {hidden_units} → {width} → {num_classes}")
-        runs[label] = cached(model, f"topics-{label}", **config, seed=seed).fit(
-            x_train, y_train, validation_data=validation_data, epochs=num_epochs, batch_size=batch_size, verbose=0,
-            callbacks=[EpochLine(every=max(1, num_epochs // 10))])
+        with seeded(seed):
+            model = dense_classifier(x_train.shape[1], (hidden_units, width), num_classes, name=f"topics_{label}")
+            model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            runs[label] = cached(model, f"topics-{label}", **config, seed=seed).fit(
+                x_train, y_train, validation_data=validation_data, epochs=num_epochs, batch_size=batch_size,
+                verbose=0, callbacks=[EpochLine(every=max(1, num_epochs // 10))])
     return runs
 
 
