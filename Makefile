@@ -11,20 +11,22 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlbook-installed
-# The runtime pins: CPU TensorFlow by default; a GPU runner passes RUNTIME=requirements/gpu.txt.
+# The runtime pins: CPU TensorFlow by default; a GPU runner passes RUNTIME=requirements/gpu.txt. The environment is
+# installed from that runtime's lock (requirements/runtime-cpu.lock.txt, requirements/gpu.lock.txt): every package,
+# pinned, with the SHA-256 of each of its files, installed with --require-hashes. `make lock` writes the locks.
 RUNTIME ?= requirements/runtime-cpu.txt
-REQUIREMENTS := $(RUNTIME) requirements/book.txt requirements/test.txt requirements/constraints.txt
+LOCK := $(RUNTIME:.txt=.lock.txt)
 export MLBOOK_PROFILE ?= quick
 
 .PHONY: book test test-minimum env clean lock colab pdf
 
 env: $(STAMP)
 
-$(STAMP): $(REQUIREMENTS) code/pyproject.toml
+# The package is installed with --no-build-isolation: its build backend (requirements/build.txt) comes from the lock.
+$(STAMP): $(LOCK) code/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -r $(RUNTIME) -r requirements/book.txt \
-	    -r requirements/test.txt -c requirements/constraints.txt
-	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e ./code
+	$(BIN)/python -m pip install --disable-pip-version-check -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e ./code
 	touch $(STAMP)
 
 book: $(STAMP)
@@ -41,9 +43,24 @@ pdf: $(STAMP)
 colab: $(STAMP)
 	$(BIN)/python tools/colab.py
 
-lock: $(STAMP)
-	{ echo "# Every transitive package pinned (pip freeze of a working CPU environment); regenerate with 'make lock'."; \
-	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^mlbook'; } > requirements/constraints.txt
+# Writes both locks from the pinned files (the runtime's, book.txt, test.txt, build.txt) with uv, in a throwaway venv.
+# A package a lock already holds keeps its version unless a pinned file asks for another; delete a lock to re-resolve
+# everything. The locks are universal (any OS, Python >= 3.11.5, the lowest the book toolchain runs on), and
+# requirements/constraints.txt, the CPU lock without hashes, pins the partial installs of the tests (a bare runtime
+# for the package and Colab checks).
+LOCK_INPUTS := requirements/book.txt requirements/test.txt requirements/build.txt
+LOCK_VENV ?= .venv-lock
+UV_VERSION := 0.13.9
+
+lock:
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --disable-pip-version-check -q uv==$(UV_VERSION)
+	for runtime in runtime-cpu gpu; do \
+	  $(LOCK_VENV)/bin/uv pip compile -q --generate-hashes --universal --python-version 3.11.5 --no-header \
+	    requirements/$$runtime.txt $(LOCK_INPUTS) -o requirements/$$runtime.lock.txt || exit 1; \
+	done
+	{ echo "# The CPU lock (requirements/runtime-cpu.lock.txt) without its hashes, for partial installs; 'make lock' writes it."; \
+	  sed -n 's/ \\$$//; /^[A-Za-z0-9]/p' requirements/runtime-cpu.lock.txt; } > requirements/constraints.txt
 
 # The minimum-versions job: the declared lower bounds, exactly (requirements/minimum.txt), on Python 3.10, the lowest
 # requires-python (CI's setup-python provides it as python3; elsewhere pass MINIMUM_PYTHON=python3.10). Only the

@@ -114,17 +114,6 @@ def test_offline_download_fails_at_once():
     assert time.perf_counter() - start < 1.0
 
 
-def test_socket_timeout_applies_inside_the_block_only():
-    before = socket.getdefaulttimeout()
-    with data.socket_timeout(2.5):
-        assert socket.getdefaulttimeout() == 2.5
-    assert socket.getdefaulttimeout() == before
-    with pytest.raises(RuntimeError), data.socket_timeout():
-        assert socket.getdefaulttimeout() == data.DOWNLOAD_TIMEOUT_S
-        raise RuntimeError("a failed download")
-    assert socket.getdefaulttimeout() == before
-
-
 def test_silent_server_times_out_instead_of_hanging(monkeypatch):
     """A server that accepts and never answers must cost the timeout, not hang the build."""
     monkeypatch.delenv("MLBOOK_OFFLINE")

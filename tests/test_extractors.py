@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -87,3 +89,21 @@ def test_vgg19_feature_model_has_the_papers_layers_and_average_pooling():
 def test_vgg19_weights_offline_raise_download_error():
     with pytest.raises(DownloadError, match="MLBOOK_OFFLINE"):
         extractors.download_vgg19_weights()
+
+
+def test_vgg19_weights_come_through_the_checked_download(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.delenv("MLBOOK_OFFLINE", raising=False)
+    monkeypatch.setenv("MLBOOK_DATA", str(tmp_path / "data"))
+    remote = tmp_path / "remote.h5"
+    remote.write_bytes(b"not really weights" * 64)
+    monkeypatch.setattr(extractors, "VGG19_WEIGHTS_URL", remote.as_uri())
+    monkeypatch.setattr(extractors, "VGG19_WEIGHTS_MD5", "0" * 32)
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        extractors.download_vgg19_weights()
+    monkeypatch.setattr(extractors, "VGG19_WEIGHTS_MD5", hashlib.md5(remote.read_bytes()).hexdigest())
+    path = extractors.download_vgg19_weights()
+    assert Path(path).read_bytes() == remote.read_bytes()
+    remote.unlink()
+    assert extractors.download_vgg19_weights() == path  # the checked copy on disk, no network

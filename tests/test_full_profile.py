@@ -111,7 +111,7 @@ def place(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Path], Path], 
         folder = data.data_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = write(folder / filename)
-        monkeypatch.setattr(module, constant, data.sha256_of(path))
+        monkeypatch.setattr(module, constant, data.file_digest(path))
         return path
 
     return place_file

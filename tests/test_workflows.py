@@ -312,3 +312,44 @@ def test_release_workflow_attaches_the_html_the_pdf_and_the_wheel_of_a_tested_bu
     assert order == sorted(order), "the release must build and test before it publishes"
     collected = next(c for c in commands if "dist" in c and "zip" in c)
     assert "html" in collected and ".pdf" in collected and "pip wheel" in collected
+
+
+def lock_entries(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """A hashed lock as ``{name: (version, [sha256, ...])}``, names normalised as pip does."""
+    entries: dict[str, tuple[str, list[str]]] = {}
+    name = None
+    for line in path.read_text().splitlines():
+        if match := re.match(r"([A-Za-z0-9][\w.-]*)==([^\s;\\]+)", line):
+            name = re.sub(r"[-_.]+", "-", match[1].lower())
+            entries[name] = (match[2], [])
+        elif match := re.match(r"\s+--hash=sha256:([0-9a-f]{64})", line):
+            entries[name][1].append(match[1])
+    return entries
+
+
+@pytest.mark.parametrize("runtime", ["runtime-cpu", "gpu"])
+def test_each_lock_hashes_every_package_and_holds_every_pin_at_its_version(runtime):
+    lock = lock_entries(REPO_ROOT / f"requirements/{runtime}.lock.txt")
+    assert len(lock) > 100
+    assert all(hashes for _, hashes in lock.values()), [name for name, (_, h) in lock.items() if not h]
+    for source in (runtime, "book", "test", "build"):
+        for name, version in pins(REPO_ROOT / f"requirements/{source}.txt").items():
+            name = name.split("[")[0]  # tensorflow[and-cuda]
+            assert lock[name][0] == version, f"{source}.txt pins {name}=={version}; the lock: {lock[name][0]}"
+
+
+def test_constraints_are_the_cpu_lock_without_hashes_and_the_build_backend_is_locked():
+    lock = lock_entries(REPO_ROOT / "requirements/runtime-cpu.lock.txt")
+    constraints = {line.split(";")[0].strip() for line in (REPO_ROOT / "requirements/constraints.txt").read_text()
+                   .splitlines() if line and not line.startswith("#")}
+    assert {f"{name}=={version}" for name, (version, _) in lock.items()} == {
+        re.sub(r"^[\w.-]+", lambda m: re.sub(r"[-_.]+", "-", m[0].lower()), pin) for pin in constraints}
+    backend = tomllib.loads((REPO_ROOT / "code/pyproject.toml").read_text())["build-system"]["requires"]
+    assert backend == ["setuptools==" + pins(REPO_ROOT / "requirements/build.txt")["setuptools"]]
+
+
+def test_make_env_installs_only_hashed_files_and_builds_the_package_with_the_locked_backend():
+    text = (REPO_ROOT / "Makefile").read_text()
+    recipe = text[text.index("$(STAMP): $(LOCK)"):text.index("book: $(STAMP)")]
+    assert "--require-hashes -r $(LOCK)" in recipe and "--no-build-isolation -e ./code" in recipe
+    assert re.search(r"^LOCK := \$\(RUNTIME:\.txt=\.lock\.txt\)$", text, re.MULTILINE)

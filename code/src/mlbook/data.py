@@ -10,17 +10,14 @@ check their inputs with :func:`check_mnist_images`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
 import os
-import socket
 import tempfile
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -101,32 +98,36 @@ def is_offline() -> bool:
     return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes"}
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (``algorithm`` as :func:`hashlib.new` names it), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def download(url: str, filename: str, sha256: str, timeout: float = DOWNLOAD_TIMEOUT_S,
-             deadline: float = DOWNLOAD_DEADLINE_S, max_bytes: int = DOWNLOAD_MAX_BYTES) -> Path:
-    """Return the local copy of ``url`` (downloading it once), verified against ``sha256``.
+def download(url: str, filename: str, checksum: str, timeout: float = DOWNLOAD_TIMEOUT_S,
+             deadline: float = DOWNLOAD_DEADLINE_S, max_bytes: int = DOWNLOAD_MAX_BYTES,
+             algorithm: str = "sha256") -> Path:
+    """Return the local copy of ``url`` (downloading it once), verified against ``checksum``.
 
     The file is written to a temporary name and renamed when complete, so an interrupted download never
     leaves a half file behind.
 
     Args:
+        checksum: the file's expected hex digest.
         timeout: seconds each connect or read may wait.
         deadline: seconds the whole download may take.
         max_bytes: the largest file accepted.
+        algorithm: the digest ``checksum`` is, SHA-256 unless a publisher gives only another (VGG19's MD5).
 
     Raises:
         DownloadError: offline (``MLBOOK_OFFLINE``), a data folder that cannot be written, network error, timeout,
             past the deadline, larger than ``max_bytes`` or checksum mismatch.
     """
     target = data_dir() / filename
-    if target.is_file() and sha256_of(target) == sha256:
+    if target.is_file() and file_digest(target, algorithm) == checksum:
         return target
     if is_offline():
         raise DownloadError(f"{OFFLINE_ENV_VAR} is set")
@@ -140,9 +141,9 @@ def download(url: str, filename: str, sha256: str, timeout: float = DOWNLOAD_TIM
     try:
         with os.fdopen(handle, "wb") as out:
             _fetch(url, out, timeout, deadline, max_bytes)
-        actual = sha256_of(Path(temp_name))
-        if actual != sha256:
-            raise DownloadError(f"{url}: checksum mismatch (expected {sha256[:12]}…, got {actual[:12]}…)")
+        actual = file_digest(Path(temp_name), algorithm)
+        if actual != checksum:
+            raise DownloadError(f"{url}: checksum mismatch (expected {checksum[:12]}…, got {actual[:12]}…)")
         os.replace(temp_name, target)
     except DownloadError:
         raise
@@ -170,18 +171,6 @@ def _fetch(url: str, out: io.BufferedWriter, timeout: float, deadline: float, ma
             if time.monotonic() > give_up_at:
                 raise DownloadError(f"{url}: not complete after {deadline:g} s (the download deadline)")
             out.write(block)
-
-
-@contextlib.contextmanager
-def socket_timeout(seconds: float = DOWNLOAD_TIMEOUT_S) -> Iterator[None]:
-    """Give every socket opened inside the ``with`` block a timeout of ``seconds`` per read or connect, for
-    downloaders that take no timeout of their own (Keras's ``get_file``); the previous default is restored after."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def announce_fallback(wanted: str, reason: str, used: str) -> None:

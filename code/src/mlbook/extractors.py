@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras import ops
 
 from mlbook.cache import array_fingerprint, load_or_compute_arrays
-from mlbook.data import OFFLINE_ENV_VAR, DownloadError, data_dir, is_offline, socket_timeout
+from mlbook.data import download
 
 Array = np.ndarray
 
@@ -41,7 +41,7 @@ VGG19_WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
     "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 )
-#: The MD5 that Keras itself checks for this file.
+#: The MD5 that Keras itself checks for this file: its publisher gives no SHA-256.
 VGG19_WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
 #: The paper's layers (Gatys et al., 2016): style from conv1_1 ... conv5_1, content from conv4_2.
 VGG19_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -321,23 +321,14 @@ def vgg19_feature_model(weights: str | None) -> keras.Model:
 
 
 def download_vgg19_weights() -> str:
-    """The local path of VGG19's ImageNet weights (``notop``, 80 MB), downloaded once into the data folder.
-
-    Keras downloads with no timeout, so a dead network could hang; :func:`mlbook.data.socket_timeout` bounds
-    every read.
+    """The local path of VGG19's ImageNet weights (``notop``, 80 MB), downloaded once into the data folder by
+    :func:`mlbook.data.download`, with its deadline and size cap, and checked against Keras's MD5.
 
     Raises:
-        DownloadError: offline (``MLBOOK_OFFLINE``), network failure, timeout or a wrong checksum.
+        DownloadError: offline (``MLBOOK_OFFLINE``), network failure, timeout, past the deadline or a wrong checksum.
     """
-    if is_offline():
-        raise DownloadError(f"{OFFLINE_ENV_VAR} is set")
-    try:
-        with socket_timeout():
-            return keras.utils.get_file(
-                "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", VGG19_WEIGHTS_URL, file_hash=VGG19_WEIGHTS_MD5,
-                cache_dir=str(data_dir()), cache_subdir="")
-    except Exception as error:  # Keras raises a bare Exception("URL fetch failure ...") among others
-        raise DownloadError(f"{VGG19_WEIGHTS_URL}: {type(error).__name__}: {error}") from error
+    return str(download(VGG19_WEIGHTS_URL, "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", VGG19_WEIGHTS_MD5,
+                        algorithm="md5"))
 
 
 def vgg19_extractor(weights: str | None = None) -> FeatureExtractor:
