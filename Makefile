@@ -18,7 +18,7 @@ RUNTIME ?= requirements/runtime-cpu.txt
 LOCK := $(RUNTIME:.txt=.lock.txt)
 export MLBOOK_PROFILE ?= quick
 
-.PHONY: book test test-minimum env clean lock colab pdf
+.PHONY: book test test-minimum env clean lock colab pdf publish-results
 
 env: $(STAMP)
 
@@ -42,6 +42,10 @@ pdf: $(STAMP)
 
 colab: $(STAMP)
 	$(BIN)/python tools/colab.py
+
+# Ship this build's numbers with the package, for mlbook.compare_with_book (refuses a build with a number out of band).
+publish-results: $(STAMP)
+	$(BIN)/python tools/publish_results.py _build/html/results-$(MLBOOK_PROFILE).json
 
 # Writes both locks from the pinned files (the runtime's, book.txt, test.txt, build.txt) with uv, in a throwaway venv.
 # A package a lock already holds keeps its version unless a pinned file asks for another; delete a lock to re-resolve

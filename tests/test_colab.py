@@ -808,3 +808,23 @@ def test_notebook_runs_top_to_bottom_in_a_fresh_environment(notebook, fresh_kern
     assert probe["python"].startswith(str(fresh_kernel.env)), f"the kernel is not the fresh environment's: {probe}"
     assert probe["mlbook"].startswith(str(fresh_kernel.env)), f"mlbook was not imported from the fresh install: {probe}"
     assert not probe["myst_nb"], "myst_nb is importable in the fresh kernel"
+    compared = [cell for cell in result.notebook.cells if colab.COMPARE_CELL_TAG in cell.metadata.get("tags", [])]
+    if compared:  # the reader's own numbers, set beside the book's (from the package data of the fresh install)
+        text = "".join(output.get("text", "") for output in compared[0].outputs if output.get("name") == "stdout")
+        assert "beside the book's build" in text and "✓" in text, text
+        assert "✗" not in text and "not recorded" not in text, text
+
+
+def test_each_chapter_with_headline_numbers_ends_by_comparing_the_run_with_the_book():
+    with_numbers = colab.chapters_with_numbers(REPO_ROOT)
+    assert len(with_numbers) >= 13
+    for chapter in colab.chapter_sources():
+        docname = chapter.relative_to(REPO_ROOT).with_suffix("").as_posix()
+        cells = nbformat.read(chapter.with_suffix(".ipynb"), as_version=4).cells
+        tagged = [cell for cell in cells if colab.COMPARE_CELL_TAG in cell.metadata.get("tags", [])]
+        if docname not in with_numbers:
+            assert not tagged, docname
+            continue
+        assert tagged == [cells[-1]], f"{docname}: the comparison is not the last cell"
+        assert cells[-1].source.endswith(f'compare_with_book("{docname}")')
+        assert cells[-2].source.startswith("## Did your run match the book?")

@@ -26,13 +26,15 @@ def test_fresh_virtual_environment_imports_every_module_without_book_tooling(tmp
     imports = "; ".join(f"import mlbook.{name}" for name in PUBLIC_MODULES)
     check = (
         f"import importlib.util, mlbook; {imports}; "
+        f"print(mlbook.compare.published_results('quick')['profile']); "  # the book's numbers are package data
         f"print(mlbook.__file__); "
         f"print([m for m in {BOOK_TOOLING!r} if importlib.util.find_spec(m)])"
     )
     result = subprocess.run([str(python), "-c", check], capture_output=True, text=True, cwd=tmp_path,
                             env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr[-3000:]
-    location, tooling = result.stdout.strip().splitlines()[-2:]
+    shipped, location, tooling = result.stdout.strip().splitlines()[-3:]
+    assert shipped == "quick", "the wheel lacks mlbook/published/results-quick.json"
     assert location.startswith(str(tmp_path / "env")), f"imported from {location}, not the fresh install"
     assert tooling == "[]", f"book tooling present in a runtime-only install: {tooling}"
 

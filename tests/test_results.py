@@ -338,3 +338,31 @@ def test_results_page_and_provenance_footers_are_built(built_book):
         chapter_page = (built_book / f"{chapter['docname']}.html").read_text()
         assert "Provenance of this page" in chapter_page and f"seed {chapter['seed']}" in chapter_page, (
             chapter["docname"])
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "code/src/mlbook/published").glob("results-*.json")),
+                         ids=lambda path: path.name)
+def test_the_numbers_the_package_ships_follow_the_registry(path):
+    """The snapshot mlbook.compare_with_book reads (tools/publish_results.py) has the registry's numbers, bands,
+    labels and formats: a band changed in _results.yml without `make publish-results` fails here."""
+    snapshot = json.loads(path.read_text(encoding="utf-8"))
+    profile = snapshot["profile"]
+    assert path.name == f"results-{profile}.json"
+    shipped = [(r["chapter"], r["key"], r["label"], r["band"] and tuple(r["band"]), r["fmt"])
+               for r in snapshot["results"]]
+    assert shipped == [(e.chapter, e.key, e.label, e.band(profile), e.fmt) for e in REGISTRY.expected]
+    for result in snapshot["results"]:
+        assert result["band"] is None or result["band"][0] <= result["value"] <= result["band"][1], result["key"]
+    assert set(snapshot["devices"]) == {chapter.docname for chapter in REGISTRY.chapters}
+    assert {"python", "keras", "numpy"} <= set(snapshot["versions"])
+
+
+def test_the_snapshot_stays_out_of_the_execution_fingerprint(tmp_path):
+    (tmp_path / "code/src/mlbook/published").mkdir(parents=True)
+    (tmp_path / "code/src/mlbook/model.py").write_text("LAYERS = 2\n")
+    runtime = {"tensorflow": "x"}
+    first = mlbook_build.fingerprint(tmp_path, runtime=runtime)
+    (tmp_path / "code/src/mlbook/published/results-quick.json").write_text("{}")
+    assert mlbook_build.fingerprint(tmp_path, runtime=runtime) == first
+    (tmp_path / "code/src/mlbook/model.py").write_text("LAYERS = 3\n")
+    assert mlbook_build.fingerprint(tmp_path, runtime=runtime) != first

@@ -64,6 +64,7 @@ import pybtex.database
 import yaml
 
 from mlbook_citations import author_names, is_others, last_name, plain_text
+from mlbook_registry import REGISTRY_FILE, load_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETUP_CELL_TAG = "colab-setup"
@@ -976,6 +977,27 @@ def setup_cell_source(settings: dict[str, str], install_target: str | None = Non
     )
 
 
+COMPARE_CELL_TAG = "mlbook-compare"
+
+
+def compare_cells(docname: str) -> list[nbformat.NotebookNode]:
+    """The last cells of a chapter with headline numbers: a heading and :func:`mlbook.compare_with_book`."""
+    heading = ("## Did your run match the book?\n\n"
+               "The cell below sets the headline numbers your run recorded beside the book's: ✓ where yours lies in "
+               "the band the book's own build is checked against, ✗ where it does not, with the book's value. For a "
+               "✗ it also names the installed packages whose versions differ from the book's build, and the device. "
+               "Run it after the cells above.")
+    code = f'from mlbook import compare_with_book\n\ncompare_with_book("{docname}")'
+    return [nbformat.v4.new_markdown_cell(heading),
+            nbformat.v4.new_code_cell(code, metadata={"tags": [COMPARE_CELL_TAG]})]
+
+
+def chapters_with_numbers(root: Path) -> set[str]:
+    """The chapters that record headline numbers (``_results.yml``; none in a book without that file)."""
+    registry = root / REGISTRY_FILE
+    return {number.chapter for number in load_registry(registry).expected} if registry.is_file() else set()
+
+
 def _cells(notebook: nbformat.NotebookNode, context: Context, root: Path) -> Iterator[nbformat.NotebookNode]:
     """The chapter's cells for Colab: markdown converted, outputs stripped, a caption cell after each figure."""
     for position, cell in enumerate(notebook.cells):
@@ -1003,7 +1025,8 @@ def make_notebook(chapter: Path, settings: dict[str, str] | None = None,
     context = Context(chapter, docname, book_index(root), settings, tuple(glue_sites(notebook)),
                       read_bibliography(root), cited_keys(notebook))
     setup = nbformat.v4.new_code_cell(setup_cell_source(settings), metadata={"tags": [SETUP_CELL_TAG]})
-    notebook.cells = [setup, *_cells(notebook, context, root)]
+    compare = compare_cells(docname) if docname in chapters_with_numbers(root) else []
+    notebook.cells = [setup, *_cells(notebook, context, root), *compare]
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index:03d}"
     notebook.metadata = {

@@ -47,6 +47,9 @@ LOGGER = logging.getLogger(__name__)
 
 #: Files whose content decides whether cached chapter outputs are still valid (relative to the book root).
 FINGERPRINT_GLOBS: tuple[str, ...] = ("code/src/**/*", "code/pyproject.toml", "requirements/*.txt")
+#: Folders the fingerprint leaves out: the book's published numbers, which the package ships for readers to compare
+#: with (tools/publish_results.py) and no chapter reads.
+FINGERPRINT_EXCLUDED: tuple[str, ...] = ("code/src/mlbook/published",)
 CACHE_ROOT_NAME = ".jupyter_cache"
 MATHJAX_ENTRY = "tex-mml-chtml.js"
 #: What tex-mml-chtml.js loads at run time (fonts, TeX extensions, menu, accessibility); "sre" (speech) is left out.
@@ -142,6 +145,7 @@ def fingerprint(book_root: Path, globs: tuple[str, ...] = FINGERPRINT_GLOBS,
             for path in book_root.glob(pattern)
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
             and not any(part.endswith(".egg-info") for part in path.parts)
+            and not any(path.is_relative_to(book_root / folder) for folder in FINGERPRINT_EXCLUDED)
         }
     )
     for path in files:

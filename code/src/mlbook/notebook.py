@@ -7,6 +7,8 @@ runs unchanged in Colab or a plain Jupyter. There, where nothing pastes the valu
 point at it. The echo
 carries :data:`ECHO_METADATA_KEY` in its metadata, so that a book build can drop it from the page.
 :func:`record` stores a value for the build alone (e.g. the run's conditions for the Results page), with no echo.
+Every value glued or recorded is also kept in this Python process (:func:`recorded`), so that
+:func:`mlbook.compare.compare_with_book` can set a reader's run beside the book's.
 :func:`markdown_table` shows a table the code computes as a Markdown table, which the book and Colab both render.
 """
 
@@ -22,6 +24,13 @@ if TYPE_CHECKING:
 GLUE_MIME_PREFIX = "application/papermill.record/"
 #: Output metadata key that marks an echo line; its value is the glued name.
 ECHO_METADATA_KEY = "mlbook_glue_echo"
+
+_recorded: dict[str, Any] = {}
+
+
+def recorded() -> dict[str, Any]:
+    """Every value glued or recorded in this process so far, by name (the latest value of a name wins)."""
+    return dict(_recorded)
 
 
 def echo_text(name: str, plain: str) -> str:
@@ -49,8 +58,9 @@ def glue(name: str, value: Any, display: bool = True, *, echo: bool = True) -> N
         display: also display the value as an ordinary output; when ``False`` it is stored only.
         echo: when ``display`` is ``False``, also show ``name = value`` for readers of the bare notebook.
 
-    Outside a Jupyter kernel (a plain Python script) it does nothing.
+    Outside a Jupyter kernel (a plain Python script) it only keeps the value for :func:`recorded`.
     """
+    _recorded[name] = value
     try:
         from IPython import get_ipython
         from IPython.core.formatters import format_display_data
@@ -70,7 +80,7 @@ def glue(name: str, value: Any, display: bool = True, *, echo: bool = True) -> N
 
 def record(name: str, value: Any) -> None:
     """Record ``value`` under ``name`` for the build, with no line shown to the reader; outside a Jupyter kernel it
-    does nothing."""
+    only keeps the value for :func:`recorded`."""
     glue(name, value, display=False, echo=False)
 
 
