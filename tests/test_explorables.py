@@ -73,6 +73,8 @@ def assert_self_contained(page: str) -> None:
     assert "http://" not in page and "https://" not in page
     assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', page))
     assert page.count("<script>") == 1 and page.count("<style>") == 1
+    for image in re.findall(r"<img [^>]*>", page):  # the book's rule: every image says what it is
+        assert len(re.search(r'alt="([^"]*)"', image)[1].split()) >= 2, image[:80]
 
 
 def assert_labels_name_their_controls(parsed: Elements) -> None:

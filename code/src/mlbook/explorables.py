@@ -41,6 +41,9 @@ SPRITE_COMPRESS_LEVEL = 9
 #: tell the difference.
 SPRITE_LEVELS = 32
 MINUS = "\u2212"
+#: Text alternatives of the pad's map and of the (hidden) sprite sheets.
+MAP_ALT = "Map of the images across the grid"
+SPRITE_ALT = "Every frame, in one sprite sheet"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,7 +337,7 @@ def latent_explorer_html(frames: np.ndarray, extent: Sequence[float], *, x_label
         f'<div class="x-y-axis" aria-hidden="true"><span>{y_max}</span><span class="x-axis-name">{y_name}</span>'
         f'<span>{y_min}</span></div>'
         f'<div class="x-pad" tabindex="0" role="group" aria-label="{pad_label}" aria-describedby="{explorer_id}-where">'
-        f'<img class="x-map-image" src="{pad_map}" alt="" width="{pad_width}" height="{pad_height}">'
+        f'<img class="x-map-image" src="{pad_map}" alt="{MAP_ALT}" width="{pad_width}" height="{pad_height}">'
         f'<span class="x-marker"></span></div>'
         f'<div class="x-x-axis" aria-hidden="true"><span>{x_min}</span><span class="x-axis-name">{x_name}</span>'
         f'<span>{x_max}</span></div></div>\n'
@@ -347,7 +350,7 @@ def latent_explorer_html(frames: np.ndarray, extent: Sequence[float], *, x_label
         f'<div class="x-slider"><label for="{explorer_id}-y">{y_name}</label>'
         f'<input type="range" class="x-slider-y" id="{explorer_id}-y" min="0" max="{rows - 1}" step="1" '
         f'value="{rows - 1 - row}"></div></div>\n</div>\n'
-        f'<img class="x-sprite" src="{sprite}" alt="">\n'
+        f'<img class="x-sprite" src="{sprite}" alt="{SPRITE_ALT}">\n'
         f'<noscript><p>This explorable needs JavaScript.</p></noscript>\n'
         f'<script>{script}</script>\n</div>'
     )
@@ -455,7 +458,7 @@ def interpolation_explorer_html(frames: np.ndarray, *, label: str = "Step along 
         f'<canvas class="x-end" width="{width}" height="{height}" role="img" aria-label="{html.escape(end_name)}">'
         f'</canvas></div>\n'
         f'<output class="x-step" for="{explorer_id}-t" aria-live="polite"></output></div></div>\n'
-        f'<img class="x-sprite" src="{sprite}" alt="">\n'
+        f'<img class="x-sprite" src="{sprite}" alt="{SPRITE_ALT}">\n'
         f'<noscript><p>This explorable needs JavaScript.</p></noscript>\n'
         f'<script>{script}</script>\n</div>'
     )
