@@ -279,6 +279,35 @@ def test_generate_returns_one_string_per_temperature():
     assert cr.generate(model, 30, [0.0], seed=5, prompt="the ")[0] == samples[0]  # greedy ignores the seed
 
 
+def test_bits_per_character_is_the_mean_surprise_of_each_character_step_by_step():
+    """The definition, computed the way generate() samples: one character at a time from the prompt's state, each
+    character's probability at temperature 1."""
+    keras.utils.set_random_seed(0)
+    model = cr.build_model(cr.HiddenFeedbackRNN(8))
+    prompt, texts = "the ", ["cat sat", "zzzz q"]
+    bits = cr.bits_per_character(model, texts, prompt=prompt)
+    for text, found in zip(texts, bits):
+        logits, state = model(cr.encode(prompt).astype(np.int32)[None], ops.zeros((1, model.state_size)))
+        surprise = []
+        for character in text:
+            p = cr.temperature_probabilities(np.asarray(logits)[:, -1], 1.0)[0]
+            surprise.append(-np.log2(p[cr.ALPHABET.index(character)]))
+            logits, state = model(np.array([[cr.ALPHABET.index(character)]], dtype=np.int32), state)
+        np.testing.assert_allclose(found, np.mean(surprise), rtol=1e-5)
+    with pytest.raises(ValueError, match="non-empty"):
+        cr.bits_per_character(model, [""])
+    with pytest.raises(ValueError, match="prompt"):
+        cr.bits_per_character(model, ["abc"], prompt="")
+
+
+def test_a_greedy_sample_surprises_its_model_less_than_a_hot_one():
+    keras.utils.set_random_seed(0)
+    model = cr.build_model(cr.HiddenFeedbackRNN(8))
+    samples = cr.generate(model, 200, [0.0, 2.0], seed=0, prompt="the ")
+    greedy, hot = cr.bits_per_character(model, samples, prompt="the ")
+    assert greedy < hot
+
+
 # ---- data ----------------------------------------------------------------------------------------------------
 
 

@@ -332,7 +332,7 @@ def script_truth(key: str, salt_attribute: str, num_cards: int) -> list[bool]:
 
 
 def test_the_page_script_reads_the_key_by_the_ported_rule():
-    script = quiz._fill(quiz._SCRIPT, id="q", real=quiz.REAL_TEXT, generated=quiz.GENERATED_TEXT)
+    script = quiz.fill_placeholders(quiz._SCRIPT, id="q", real=quiz.REAL_TEXT, generated=quiz.GENERATED_TEXT)
     lines = [line.strip() for line in script.splitlines()]
     for statement in SCRIPT_KEY_RULE:
         assert statement in lines, f"the page's script no longer has {statement!r}: update the port with it"

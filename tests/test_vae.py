@@ -189,6 +189,37 @@ def test_latent_grid_is_symmetric_and_spans_the_requested_quantiles():
         vae.latent_grid(15, quantile=0.5)
 
 
+def test_latent_extent_is_the_range_of_the_latent_grid():
+    low, high = vae.latent_extent(0.05)
+    points = vae.latent_grid(15, quantile=0.05)
+    np.testing.assert_allclose([low, high], [points[:, 0].min(), points[:, 0].max()], rtol=1e-6)
+    assert low == -high
+    with pytest.raises(ValueError, match="0 < quantile < 0.5"):
+        vae.latent_extent(0.0)
+
+
+def coordinate_decoder() -> keras.Model:
+    """A linear "decoder" whose 2×2 image holds the latent point it decodes: pixels (z1, z2, z1 + z2, 0)."""
+    z = keras.Input((2,))
+    dense = keras.layers.Dense(4, use_bias=False)
+    decoder = keras.Model(z, keras.layers.Reshape((2, 2, 1))(dense(z)))
+    dense.set_weights([np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]])])
+    return decoder
+
+
+def test_decode_latent_grid_spaces_points_evenly_with_rows_from_high_to_low_z2():
+    frames = vae.decode_latent_grid(coordinate_decoder(), 5, (-2.0, 2.0))
+    assert frames.shape == (5, 5, 2, 2, 1)
+    values = np.linspace(-2.0, 2.0, 5)
+    np.testing.assert_allclose(frames[:, :, 0, 0, 0], np.tile(values, (5, 1)), atol=1e-6)  # z1 along a row
+    np.testing.assert_allclose(frames[:, :, 0, 1, 0], np.tile(values[::-1, None], (1, 5)), atol=1e-6)  # z2 falls
+    np.testing.assert_allclose(frames[0, 4, 1, 0, 0], 4.0, atol=1e-6)  # top right: (2, 2)
+    with pytest.raises(ValueError, match="latent_dim=3"):
+        vae.decode_latent_grid(vae.build_decoder(3, 8), 5, (-1.0, 1.0))
+    with pytest.raises(ValueError, match="low < high"):
+        vae.decode_latent_grid(coordinate_decoder(), 5, (1.0, -1.0))
+
+
 def test_tile_images_lays_images_out_row_by_row():
     from mlbook.plot import tile_images
 

@@ -541,6 +541,37 @@ def generate(model: keras.Model, length: int, temperatures: Sequence[float], see
     return [decode(row) for row in generated]
 
 
+def bits_per_character(model: keras.Model, texts: Sequence[str], prompt: str = " ") -> np.ndarray:
+    """How surprising each text is to ``model``: its bits per character, read after ``prompt``.
+
+    For a text :math:`c_1 \\dots c_N`, the mean of :math:`-\\log_2 p(c_t \\mid \\text{prompt}, c_1 \\dots c_{t-1})`
+    over its characters, with :math:`p` the model's own distribution (temperature 1) and the state started from
+    zeros, as :func:`generate` does: the bits per character of :func:`evaluate_bits`, for one text. For a sample that
+    :func:`generate` drew, it is the sample's surprise to the model that wrote it, whatever the temperature it was
+    drawn at.
+
+    Returns:
+        ``(len(texts),)`` bits per character.
+
+    Raises:
+        ValueError: for an empty prompt or text, or characters outside the alphabet.
+    """
+    if not prompt:
+        raise ValueError("expected a non-empty prompt (the first input character)")
+    bits = []
+    for text in texts:
+        if not text:
+            raise ValueError("expected non-empty texts")
+        ids = encode(prompt + text).astype(np.int32)[None]
+        logits, _ = model(ids[:, :-1], ops.zeros((1, model.state_size)))
+        logits = np.asarray(logits, dtype=np.float64)[0, len(prompt) - 1 :]  # the predictions of the text's characters
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        targets = ids[0, len(prompt) :]
+        bits.append(-log_probabilities[np.arange(len(targets)), targets].mean() / LN2)
+    return np.array(bits)
+
+
 def state_gradient_norms(model: HiddenFeedbackRNN, ids: np.ndarray) -> np.ndarray:
     """:math:`\\lVert \\partial L_T / \\partial h_t \\rVert` for every step ``t`` of a window (batch mean).
 
@@ -577,7 +608,8 @@ class CharRNNSettings:
 
     ``hidden`` trains Arch 1, ``teacher`` Arch 2 with teacher forcing and ``free`` Arch 2 fed back its own
     output. The original used 100 nodes (a 200-value state), ReLU and 40 unrollings for Arch 1, and 50 tanh nodes
-    with 20 unrollings for Arch 2.
+    with 20 unrollings for Arch 2. Arch 1 is sampled at ``temperatures`` for the chapter's table, and at
+    ``explorer_temperatures`` for its temperature explorer.
     """
 
     hidden: TrainSettings
@@ -589,6 +621,7 @@ class CharRNNSettings:
     valid_fraction: float = 0.05
     sample_length: int = evaluation_only(200)
     temperatures: tuple[float, ...] = evaluation_only((0.0, 0.5, 0.8, 1.0))
+    explorer_temperatures: tuple[float, ...] = evaluation_only((0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5))
     gradient_window: int = evaluation_only(40)
 
 

@@ -63,6 +63,7 @@ class GanSettings:
         max_images: at most this many training images are loaded (real faces are large).
         face_side: side of the CelebA images in ``full``.
         quiz_size: images in the real-or-fake quiz.
+        interpolation_frames: frames of the interpolation explorer's walk between two latent vectors.
         test_epochs, num_permutations: the classifier two-sample test's training and its permutation count.
     """
 
@@ -76,6 +77,7 @@ class GanSettings:
     max_images: int = 60_000
     face_side: int = 64
     quiz_size: int = evaluation_only(16)
+    interpolation_frames: int = evaluation_only(32)
     test_epochs: int = evaluation_only(20)
     num_permutations: int = evaluation_only(1_000)
 

@@ -164,11 +164,12 @@ def prepare_image(image: np.ndarray, frame: int = FRAME) -> np.ndarray:
     return np.round(levelled * 255).astype(np.uint8)
 
 
-def png_data_uri(pixels: np.ndarray) -> str:
-    """A PNG ``data:`` URI of uint8 pixels, ``(h, w)`` or ``(h, w, 3)``, stored uncompressed.
+def png_data_uri(pixels: np.ndarray, compress_level: int = 0) -> str:
+    """A PNG ``data:`` URI of uint8 pixels, ``(h, w)`` or ``(h, w, 3)``, stored uncompressed by default.
 
     Uncompressed, the URI's length depends on the shape alone: a compressed one is shorter for a clean image (a real
-    digit on plain black) than for a noisy one, and the page source would show which is which.
+    digit on plain black) than for a noisy one, and the page source would show which is which. Where that does not
+    matter (:mod:`mlbook.explorables`' sprite sheets), ``compress_level`` 9 makes the URI far shorter.
 
     Raises:
         ValueError: if ``pixels`` are not uint8 or not of such a shape.
@@ -179,7 +180,7 @@ def png_data_uri(pixels: np.ndarray) -> str:
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[-1] != 3):
         raise ValueError(f"expected uint8 pixels of shape (h, w) or (h, w, 3), got {pixels.dtype} {pixels.shape}")
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=0)
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=compress_level)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -306,8 +307,8 @@ _SCRIPT = """
 """
 
 
-def _fill(template: str, **values: object) -> str:
-    """Replace ``{name}`` placeholders in the script, whose own braces ``str.format`` would trip over."""
+def fill_placeholders(template: str, **values: object) -> str:
+    """Replace ``{name}`` placeholders in a script, whose own braces ``str.format`` would trip over."""
     for name, value in values.items():
         template = template.replace("{" + name + "}", str(value))
     return template
@@ -354,7 +355,7 @@ def build_quiz_html(images: np.ndarray, is_real: np.ndarray, seed: int = 0, alph
             f'<p class="q-answer" aria-live="polite"></p></li>'
         )
     style = _STYLE.format(id=quiz_id, size=DISPLAY_SIZE, cell=DISPLAY_SIZE + 48)
-    script = _fill(_SCRIPT, id=quiz_id, real=REAL_TEXT, generated=GENERATED_TEXT)
+    script = fill_placeholders(_SCRIPT, id=quiz_id, real=REAL_TEXT, generated=GENERATED_TEXT)
     return (
         f'<div class="{QUIZ_CLASS}" id="{quiz_id}" data-key="{key}" data-salt="{salt}" '
         f'data-threshold="{threshold}" data-alpha="{alpha}">\n<style>{style}</style>\n'

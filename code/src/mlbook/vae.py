@@ -42,6 +42,7 @@ class VaeSettings:
         num_epochs, batch_size, learning_rate: the VAE's training (Adam).
         grid_size: the latent grid has ``grid_size × grid_size`` points.
         grid_quantile: the grid spans the prior's quantiles from this to ``1 - grid_quantile`` on each axis.
+        explorer_size: the latent explorer decodes ``explorer_size × explorer_size`` points of the same square.
         num_random_samples: random latent vectors decoded for the VAE-versus-autoencoder comparison.
         classifier_epochs: training of the digit classifier used to score samples.
     """
@@ -53,6 +54,7 @@ class VaeSettings:
     learning_rate: float
     grid_size: int = evaluation_only(15)
     grid_quantile: float = evaluation_only(0.05)
+    explorer_size: int = evaluation_only(41)
     num_random_samples: int = evaluation_only(1000)
     classifier_epochs: int = evaluation_only(10)  # keys the classifier's weights, not the VAE's
 
@@ -266,6 +268,43 @@ def latent_grid(grid_size: int, quantile: float = 0.05) -> np.ndarray:
     values = np.array([NormalDist().inv_cdf(q) for q in np.linspace(quantile, 1 - quantile, grid_size)])
     z1, z2 = np.meshgrid(values, values[::-1])
     return np.column_stack([z1.ravel(), z2.ravel()]).astype(np.float32)
+
+
+def latent_extent(quantile: float = 0.05) -> tuple[float, float]:
+    """The range of each axis of :func:`latent_grid`: from the ``quantile`` to the ``1 - quantile`` quantile of
+    N(0, 1), ``(-e, e)``."""
+    if not 0.0 < quantile < 0.5:
+        raise ValueError(f"expected 0 < quantile < 0.5, got {quantile}")
+    high = NormalDist().inv_cdf(1 - quantile)
+    return -high, high
+
+
+def decode_latent_grid(decoder: keras.Model, grid_size: int, extent: tuple[float, float]) -> np.ndarray:
+    """The decoder's images on a ``grid_size × grid_size`` grid of 2-D latent points evenly spaced over ``extent``
+    on both axes (the pad of :func:`mlbook.explorables.latent_explorer_html`).
+
+    Unlike :func:`latent_grid`, whose points lie at evenly spaced quantiles, these are evenly spaced in ``z``, so a
+    step of the pad is the same distance everywhere. As there, rows run from high to low ``z_2`` and columns from
+    low to high ``z_1``.
+
+    Returns:
+        ``(grid_size, grid_size, h, w, c)`` images: ``[i, j]`` decodes ``z_1 = linspace(*extent)[j]``,
+        ``z_2 = linspace(*extent)[grid_size - 1 - i]``.
+
+    Raises:
+        ValueError: if the latent space is not 2-D, ``grid_size < 2`` or the extent is empty.
+    """
+    if decoder.input_shape[-1] != 2:
+        raise ValueError(f"a latent grid needs a 2-D latent space, got latent_dim={decoder.input_shape[-1]}")
+    low, high = extent
+    if grid_size < 2 or not low < high:
+        raise ValueError(f"expected grid_size >= 2 and extent (low, high) with low < high, got {grid_size} and "
+                         f"{extent}")
+    values = np.linspace(low, high, grid_size)
+    z1, z2 = np.meshgrid(values, values[::-1])
+    points = np.column_stack([z1.ravel(), z2.ravel()]).astype(np.float32)
+    images = predict_in_batches(decoder, points)
+    return images.reshape(grid_size, grid_size, *images.shape[1:])
 
 
 def plot_latent_grid(decoder: keras.Model, grid_size: int, quantile: float = 0.05, ax: Axes | None = None) -> Axes:
