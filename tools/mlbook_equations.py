@@ -29,6 +29,7 @@ import ast
 import dataclasses
 import difflib
 import hashlib
+import html
 import re
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -60,20 +61,31 @@ p.mlbook-equation-trace {
   margin: -0.4rem 0 1.2rem;
   text-align: center;
   font-size: 0.8rem;
-  line-height: 1.5;
+  line-height: 1.6;
   color: var(--pst-color-text-muted);
 }
-p.mlbook-equation-trace code.literal {
+p.mlbook-equation-trace code.literal, table.mlbook-equations code.literal {
   font-size: 0.95em;
   padding: 0.05em 0.25em;
 }
-table.mlbook-equations code.literal {
-  font-size: 0.85em;
-  white-space: normal;
-  overflow-wrap: anywhere;
+p.mlbook-equation-trace code.literal span.pre, table.mlbook-equations code.literal span.pre {
+  white-space: normal;  /* long names wrap after a dot or an underscore (their <wbr>), nowhere else */
 }
-table.mlbook-equations td, table.mlbook-equations th {
+p.mlbook-equation-trace a, table.mlbook-equations a {
+  text-underline-offset: 0.3em;  /* below the underscores of the names, not through them */
+}
+table.mlbook-equations {
+  font-size: 0.9rem;
+}
+table.mlbook-equations td {
   vertical-align: top;
+}
+table.mlbook-equations td p {
+  margin: 0;
+}
+table.mlbook-equations p.mlbook-equation-label {
+  font-size: 0.85em;
+  color: var(--pst-color-text-muted);
 }
 """
 
@@ -324,10 +336,18 @@ def source_url(app: Sphinx, test: Declaration) -> str | None:
     return None if where is None else f"{where[0]}/blob/{where[1]}/{test.path}#L{test.line}"
 
 
+def breakable_literal(text: str, classes: Sequence[str] = ()) -> nodes.Node:
+    """``text`` as inline code that may wrap after a dot or an underscore: HTML's ``<wbr>``, which copying and the
+    browser's search ignore (no other builder renders these pages)."""
+    inner = "<wbr>".join(html.escape(piece) for piece in re.split(r"(?<=[._])(?=.)", text))
+    names = " ".join(["docutils", "literal", "notranslate", *classes])
+    return nodes.raw("", f'<code class="{names}"><span class="pre">{inner}</span></code>', format="html")
+
+
 def function_link(app: Sphinx, fromdocname: str, function: Declaration) -> nodes.Node:
     """The function's name, linked to its entry on the API page (resolved by the Python domain, as a role would be,
     so the link is right in the html and the singlehtml builds alike)."""
-    text = nodes.literal(function.name, function.name, classes=["xref", "py", "py-obj"])
+    text = breakable_literal(function.name, ["xref", "py", "py-obj"])
     pending = addnodes.pending_xref("", refdomain="py", reftype="obj", reftarget=function.name, refexplicit=True)
     resolved = app.env.get_domain("py").resolve_xref(app.env, fromdocname, app.builder, "obj", function.name,
                                                      pending, text)
@@ -335,7 +355,7 @@ def function_link(app: Sphinx, fromdocname: str, function: Declaration) -> nodes
 
 
 def checker_link(app: Sphinx, test: Declaration) -> nodes.Node:
-    text = nodes.literal(test.name, test.name)
+    text = breakable_literal(test.name)
     url = source_url(app, test)
     if url is None:
         return text
@@ -409,17 +429,18 @@ def _cell(*content: nodes.Node) -> nodes.entry:
 
 
 def equations_table(app: Sphinx, fromdocname: str) -> list[nodes.Node]:
-    """A sentence that counts the traced equations, and the table: number, chapter, label, functions, tests."""
+    """A sentence that counts the traced equations, and the table: the number (and label below it), the chapter,
+    the functions and the tests."""
     env, found = app.env, declarations(app)
     labels = book_labels(env)
     position = {docname: index for index, docname in enumerate(document_order(env))}
     math = env.get_domain("math")
     table = nodes.table(classes=["mlbook-equations"])
-    group = nodes.tgroup(cols=5)
+    group = nodes.tgroup(cols=4)
     table += group
-    group += [nodes.colspec(colwidth=width) for width in (8, 18, 22, 26, 26)]
+    group += [nodes.colspec(colwidth=width) for width in (14, 20, 33, 33)]
     group += nodes.thead("", nodes.row("", *(_cell(nodes.Text(title)) for title in
-                                            ("Equation", "Chapter", "Label", "Implemented by", "Checked by"))))
+                                            ("Equation", "Chapter", "Implemented by", "Checked by"))))
     body = nodes.tbody()
     group += body
     traced = 0
@@ -431,8 +452,10 @@ def equations_table(app: Sphinx, fromdocname: str) -> list[nodes.Node]:
         chapter = make_refnode(app.builder, fromdocname, docname, target, nodes.Text(title))
         functions, tests = found.implementers(label), found.tests(label)
         traced += bool(functions and tests)
+        equation = _cell(number)
+        equation += nodes.paragraph("", "", nodes.literal(label, label), classes=["mlbook-equation-label"])
         body += nodes.row(
-            "", _cell(number), _cell(chapter), _cell(nodes.literal(label, label)),
+            "", equation, _cell(chapter),
             _cell(*(_joined([function_link(app, fromdocname, f) for f in functions]) or [nodes.Text("—")])),
             _cell(*(_joined([checker_link(app, t) for t in tests]) or [nodes.Text("—")])),
         )
