@@ -75,8 +75,9 @@ MINIMUM_PYTHON ?= $(PYTHON)
 MINIMUM_VENV ?= .venv-minimum
 MINIMUM_STAMP := $(MINIMUM_VENV)/.mlbook-installed
 BOOK_TESTS := tests/test_alt.py tests/test_book.py tests/test_build_extension.py tests/test_citation.py tests/test_docstrings.py \
-    tests/test_colab.py tests/test_downloads.py tests/test_faults.py tests/test_lint.py tests/test_offline_site.py \
-    tests/test_explorables_browser.py tests/test_package.py tests/test_pdf.py tests/test_quiz_browser.py \
+    tests/test_colab.py tests/test_downloads.py tests/test_equations.py tests/test_explorables_browser.py \
+    tests/test_faults.py tests/test_lint.py tests/test_offline_site.py tests/test_package.py tests/test_pdf.py \
+    tests/test_quiz_browser.py \
     tests/test_results.py tests/test_workflows.py
 PACKAGE_TESTS := $(filter-out $(BOOK_TESTS),$(sort $(wildcard tests/test_*.py)))
 

@@ -61,6 +61,7 @@ def test_a_model_used_as_a_layer_shares_its_weights():
 # --- the reconstruction loss ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-ae-bce")
 def test_reconstruction_loss_is_the_binary_cross_entropy_summed_over_pixels():
     rng = np.random.default_rng(1)
     images = rng.uniform(size=(3, 28, 28, 1))
@@ -71,6 +72,7 @@ def test_reconstruction_loss_is_the_binary_cross_entropy_summed_over_pixels():
     np.testing.assert_allclose(loss, by_hand, rtol=1e-9)  # float64 in, float64 out: round-off only
 
 
+@pytest.mark.equation("eq-ae-entropy-floor")
 def test_reconstruction_loss_is_smallest_at_the_target_where_it_equals_the_entropy():
     images = blob_images(4)
     floor = ae.bernoulli_entropy(images)
@@ -81,6 +83,7 @@ def test_reconstruction_loss_is_smallest_at_the_target_where_it_equals_the_entro
     assert np.all(keras.ops.convert_to_numpy(ae.reconstruction_loss(images, nudged)) > floor + 1.0)
 
 
+@pytest.mark.equation("eq-ae-entropy-floor")
 def test_entropy_floor_is_zero_for_black_and_white_images_and_positive_for_grey():
     binary = (blob_images(3) > 0.5).astype(np.float32)
     np.testing.assert_array_equal(ae.bernoulli_entropy(binary), 0.0)

@@ -71,6 +71,7 @@ def test_split_ids_holds_out_the_end():
     assert len(train) == 90
 
 
+@pytest.mark.equation("eq-rnn-bits")
 def test_ngram_bits_hand_computed():
     ids = cr.encode("ab" * 500)
     # Unigram: a and b are equally frequent, so about 1 bit; the pseudocount moves mass to 25 unseen characters:
@@ -83,6 +84,7 @@ def test_ngram_bits_hand_computed():
 # ---- the architectures ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-rnn-arch1")
 def test_hidden_feedback_cell_matches_its_equation():
     cell = cr.HiddenFeedbackCell(4)
     x = np.eye(cr.ALPHABET_SIZE, dtype=np.float32)[[3, 0]]
@@ -94,6 +96,7 @@ def test_hidden_feedback_cell_matches_its_equation():
     assert cell.state_size == 8  # the concatenation doubles num_nodes
 
 
+@pytest.mark.equation("eq-rnn-arch2")
 def test_output_feedback_cell_matches_its_equation():
     cell = cr.OutputFeedbackCell(5)
     x = np.eye(cr.ALPHABET_SIZE, dtype=np.float32)[[1, 2]]
@@ -191,6 +194,7 @@ def test_teacher_forced_arch2_cannot_beat_the_bigram_model():
     assert bigram > 0.3  # and that bound is far from zero on this text
 
 
+@pytest.mark.equation("eq-rnn-clip-decay")
 def test_optimizer_decays_in_steps():
     cfg = cr.TrainSettings(batch_size=1, num_unrollings=1, num_steps=1, learning_rate=0.01, decay_steps=10,
                            decay_rate=0.5, clipnorm=2.0)
@@ -217,6 +221,7 @@ def test_train_step_clips_the_gradient_to_the_global_norm():
     assert step_norm(0.1) == pytest.approx(0.1, rel=1e-4)
 
 
+@pytest.mark.equation("eq-rnn-bptt")
 def test_state_gradient_norm_of_the_last_state_matches_the_hand_computation():
     keras.utils.set_random_seed(0)
     model = cr.build_model(cr.HiddenFeedbackRNN(6))
@@ -233,7 +238,39 @@ def test_state_gradient_norm_of_the_last_state_matches_the_hand_computation():
     assert norms[-1] == pytest.approx(np.linalg.norm(grad, axis=1).mean(), rel=1e-5)
 
 
+@pytest.mark.equation("eq-rnn-bptt")
+def test_state_gradients_further_back_are_the_product_of_the_step_jacobians():
+    """∂L_T/∂h_t = ∂L_T/∂h_T Π ∂h_s/∂h_{s−1}: for Arch 1's ReLU step, ∂h_s/∂h_{s−1} multiplies by W on the half of
+    the pre-activation that h_{s−1} feeds, where that half is positive. By hand, in float64, for every t."""
+    keras.utils.set_random_seed(0)
+    model = cr.build_model(cr.HiddenFeedbackRNN(6))
+    ids = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.int32)
+    U, W, b = (np.asarray(v, dtype=np.float64) for v in (model.cell.U, model.cell.W, model.cell.b))
+    V, c = (np.asarray(v, dtype=np.float64) for v in model.readout.weights)
+    states, pre_activations = [np.zeros((2, 12))], []
+    for t in range(3):
+        pre_activations.append(np.concatenate([np.eye(27)[ids[:, t]] @ U, states[-1] @ W], axis=-1) + b)
+        states.append(np.maximum(pre_activations[-1], 0.0))
+    gradient = (cr.softmax(states[-1] @ V + c) - np.eye(27)[ids[:, -1]]) @ V.T / 2  # ∂L_T/∂h_T, batch mean
+    gradients = [gradient]
+    for step in (2, 1):  # h_step feeds the second half of the pre-activation of step + 1
+        gradient = (gradients[0] * (pre_activations[step] > 0))[:, 6:] @ W.T
+        gradients.insert(0, gradient)
+    expected = [np.linalg.norm(g, axis=1).mean() for g in gradients]
+    # float32 forward and backward passes against float64: 1e-4 relative is round-off
+    np.testing.assert_allclose(cr.state_gradient_norms(model, ids), expected, rtol=1e-4)
+
+
 # ---- sampling ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.equation("eq-rnn-temperature", "eq-cnn-softmax")
+def test_temperature_divides_the_logits_before_the_softmax():
+    """Logits log(1, 4, 9): the softmax gives (1, 4, 9)/14, and τ = 2 gives exp(o/2) ∝ (1, 2, 3), so (1, 2, 3)/6."""
+    logits = np.log(np.array([[1.0, 4.0, 9.0]]))
+    np.testing.assert_allclose(cr.softmax(logits), [[1 / 14, 4 / 14, 9 / 14]], rtol=1e-12)
+    np.testing.assert_allclose(cr.temperature_probabilities(logits, 2.0), [[1 / 6, 2 / 6, 3 / 6]], rtol=1e-12)
+    np.testing.assert_allclose(cr.softmax(logits + 1000.0), cr.softmax(logits), rtol=1e-12)  # shifted: no overflow
 
 
 def test_temperature_zero_is_greedy():

@@ -89,6 +89,7 @@ def test_get_config_round_trips_the_settings():
 # --- the loss -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-cnn-cross-entropy", "eq-cnn-mnist-cross-entropy")
 def test_softmax_cross_entropy_by_hand_and_against_keras():
     """Equation eq-cnn-mnist-cross-entropy: log-sum-exp of the logits minus the true class's logit."""
     logits = np.array([[0.0, 0.0, 0.0], [2.0, 1.0, 0.1]])
@@ -103,6 +104,7 @@ def test_softmax_cross_entropy_by_hand_and_against_keras():
     assert cnn.softmax_cross_entropy(big, np.array([1]))[0] == pytest.approx(1000.0)
 
 
+@pytest.mark.equation("eq-cnn-cross-entropy", "eq-cnn-mnist-cross-entropy")
 def test_softmax_cross_entropy_gradient_is_softmax_minus_one_hot():
     """Finite differences (float64, central) against the closed form d loss / d logits = softmax - one-hot."""
     rng = np.random.default_rng(2)

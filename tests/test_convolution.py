@@ -29,6 +29,7 @@ CONV_CASES = [  # (height, width, in_channels, kernel, stride, padding, filters)
 
 
 @pytest.mark.parametrize("height, width, channels, kernel, stride, padding, filters", CONV_CASES)
+@pytest.mark.equation("eq-cnn-conv-layer")
 def test_conv2d_equals_keras_conv2d(height, width, channels, kernel, stride, padding, filters):
     import keras
 
@@ -52,6 +53,7 @@ def test_conv2d_keeps_an_unbatched_image_unbatched():
     np.testing.assert_array_equal(convolution.conv2d(image, kernels), convolution.conv2d(image[None], kernels)[0])
 
 
+@pytest.mark.equation("eq-cnn-correlation")
 def test_conv2d_by_hand_on_a_tiny_example():
     image = np.arange(16.0).reshape(4, 4)
     kernel = np.array([[1.0, 0.0], [0.0, -1.0]])  # top-left minus bottom-right: always 0 - 5 = -5 here
@@ -61,6 +63,7 @@ def test_conv2d_by_hand_on_a_tiny_example():
 
 
 @pytest.mark.parametrize("mode, padding", [("valid", "valid"), ("same", "same")])
+@pytest.mark.equation("eq-cnn-correlation")
 def test_correlate2d_matches_scipy(mode, padding):
     rng = np.random.default_rng(2)
     image, kernel = rng.normal(size=(9, 12)), rng.normal(size=(3, 3))
@@ -106,6 +109,7 @@ def test_kernel_depth_follows_the_channels_not_the_image_size():
 # --- sizes ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-cnn-output-size")
 def test_output_size_formula_against_brute_force():
     """Equation eq-cnn-output-size against counting the stamp's positions and against conv2d's actual output."""
     for size, kernel, stride, pad in itertools.product(range(1, 13), range(1, 6), range(1, 4), range(3)):
@@ -142,6 +146,7 @@ def test_padding_amounts_puts_the_odd_zero_after():
 # --- Sobel ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-cnn-sobel")
 def test_sobel_kernels_find_the_edges_they_are_named_for():
     """Notes on the original: the kernels, printed, respond to the edges they are named for and to nothing else."""
     assert SOBEL_X.tolist() == [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
@@ -192,6 +197,7 @@ def test_relu():
     np.testing.assert_array_equal(convolution.relu(np.array([-2.0, 0.0, 3.0])), [0.0, 0.0, 3.0])
 
 
+@pytest.mark.equation("eq-cnn-dropout")
 def test_dropout_rate_is_the_probability_of_dropping():
     """Notes on the original: the rate is the drop probability (keep probability = 1 - rate), as in Keras."""
     import keras
@@ -229,6 +235,7 @@ def test_receptive_field_of_the_originals_example_is_8_not_4():
     assert _mask_side(convolution.receptive_field_mask(layers, 12, (1, 1))) == (8, 8)
 
 
+@pytest.mark.equation("eq-cnn-receptive-field")
 def test_receptive_field_formula_against_brute_force_on_random_stacks():
     rng = np.random.default_rng(7)
     for _ in range(12):

@@ -34,6 +34,7 @@ IOU_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(IOU_CASES))
+@pytest.mark.equation("eq-yolo-iou")
 def test_pairwise_iou_matches_hand_computed_cases(case):
     box_a, box_b, expected = IOU_CASES[case]
     # the only inexactness is the 1e-12 added to the union (relative effect < 1e-12 here)
@@ -86,6 +87,7 @@ def test_centres_to_corners_tensor_agrees_with_its_numpy_twin():
     np.testing.assert_array_equal(ours, det.centres_to_corners(centres))  # the same float64 operations
 
 
+@pytest.mark.equation("eq-yolo-iou")
 def test_iou_tensor_agrees_with_pairwise_iou_on_random_boxes():
     rng = np.random.default_rng(2)
     a, b = random_corners(rng, 50), random_corners(rng, 50)
@@ -133,6 +135,7 @@ def test_nms_checks_its_arguments():
 # ---- average precision --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-yolo-ap")
 def test_average_precision_of_a_hand_ranked_list():
     # ranked: TP, FP, TP with 2 truths → precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1.
     # Envelope: 1, 2/3, 2/3; recall steps 1/2, 0, 1/2 → AP = 1/2 · 1 + 1/2 · 2/3 = 5/6.
@@ -142,6 +145,7 @@ def test_average_precision_of_a_hand_ranked_list():
     assert det.average_precision(precision, recall) == pytest.approx(5 / 6, rel=1e-15)
 
 
+@pytest.mark.equation("eq-yolo-ap")
 def test_average_precision_uses_the_precision_envelope():
     # FP, TP, TP with 2 truths: precision 0, 1/2, 2/3; the envelope lifts the first step to 2/3 → AP = 2/3
     precision, recall = det.precision_recall(np.array([False, True, True]), num_truths=2)

@@ -33,6 +33,7 @@ def test_default_strategy_changes_nothing():
     assert distribute.this_replicas_rows(rows) is rows
 
 
+@pytest.mark.equation("eq-rnn-clip-decay")
 def test_clip_by_global_norm_on_one_device_is_keras_global_clipnorm():
     import tensorflow as tf
 

@@ -166,6 +166,7 @@ REAL_LOGITS = np.array([2.0, -0.5, 1.3], dtype=np.float32)
 FAKE_LOGITS = np.array([-1.5, 0.7, -4.0], dtype=np.float32)
 
 
+@pytest.mark.equation("eq-gan-d-loss", "eq-gan-minimax")
 def test_discriminator_loss_uses_real_label_one_eq_gan_d_loss():
     """L_D = −mean log D(x) − mean log(1 − D(G(z))), with D = sigmoid(logit): real images are labelled 1."""
     expected = -np.mean(np.log(sigmoid(REAL_LOGITS.astype(float)))) - np.mean(
@@ -178,11 +179,13 @@ def test_discriminator_loss_uses_real_label_one_eq_gan_d_loss():
     assert swapped > expected + 2
 
 
+@pytest.mark.equation("eq-gan-g-loss")
 def test_generator_loss_uses_real_label_eq_gan_g_loss():
     expected = -np.mean(np.log(sigmoid(FAKE_LOGITS.astype(float))))
     assert float(gan.generator_loss(FAKE_LOGITS)) == pytest.approx(expected, rel=LOSS_RTOL)
 
 
+@pytest.mark.equation("eq-gan-minimax")
 def test_minimax_generator_loss_is_the_value_functions_second_term():
     expected = np.mean(np.log(1 - sigmoid(FAKE_LOGITS.astype(float))))
     assert float(gan.minimax_generator_loss(FAKE_LOGITS)) == pytest.approx(expected, rel=LOSS_RTOL)
@@ -206,6 +209,7 @@ def test_generator_loss_gradients_match_finite_differences(loss):
     np.testing.assert_allclose(analytic, numerical, rtol=0, atol=1e-8)
 
 
+@pytest.mark.equation("eq-gan-g-loss")
 def test_non_saturating_loss_has_strong_gradient_where_minimax_saturates():
     """Eq. eq-gan-g-loss: at a confidently rejected image (logit −8), d/dlogit is −(1 − σ) ≈ −1 for the
     non-saturating loss and −σ ≈ −3e-4 for the minimax one."""

@@ -37,6 +37,7 @@ def test_objective_and_load_are_the_dot_products():
     assert TINY.objective(np.array([0, 1, 0])) == 2
 
 
+@pytest.mark.equation("eq-ga-knapsack")
 def test_constraint_is_less_or_equal_not_strict():
     """Regression: the original tested ``np.dot(x, c) < ub``, so a knapsack filled exactly was 'infeasible' and the
     optimum of TINY (load 6 = b) was missed. The maths, and this package, say c·x ≤ b."""
@@ -84,6 +85,7 @@ def test_all_solutions_enumerates_every_binary_vector_once():
     np.testing.assert_array_equal(solutions[5], [1, 0, 1, 0])  # 5 = 1 + 4: items 0 and 2
 
 
+@pytest.mark.equation("eq-ga-knapsack")
 def test_brute_force_matches_a_plain_loop():
     for seed in range(5):
         problem = ga.random_knapsack(8, seed=seed)
@@ -93,6 +95,7 @@ def test_brute_force_matches_a_plain_loop():
 
 
 @pytest.mark.parametrize("seed", range(8))
+@pytest.mark.equation("eq-ga-dp")
 def test_dynamic_programming_matches_brute_force(seed):
     problem = ga.random_knapsack(12, seed=seed, max_weight=30, capacity_fraction=0.4)
     dp_solution, dp_value = ga.dynamic_programming(problem)
@@ -122,6 +125,7 @@ def test_brute_force_refuses_large_instances():
 # ---- operators -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-ga-roulette")
 def test_roulette_probabilities_are_proportional_among_feasible_solutions():
     probabilities = ga.roulette_probabilities(np.array([1.0, 2.0, 3.0, 10.0]), np.array([True, True, True, False]))
     np.testing.assert_allclose(probabilities, [1 / 6, 2 / 6, 3 / 6, 0.0], rtol=1e-15)  # one rounding each
@@ -143,11 +147,13 @@ def test_roulette_sampling_frequencies():
     np.testing.assert_allclose(frequencies, [0.1, 0.3, 0.0, 0.6], atol=0.01)
 
 
+@pytest.mark.equation("eq-ga-window")
 def test_windowed_fitness_subtracts_the_worst_feasible_value():
     fitness = ga.windowed_fitness(np.array([10.0, 12.0, 15.0, 99.0]), np.array([True, True, True, False]))
     np.testing.assert_array_equal(fitness, [0.0, 2.0, 5.0, 0.0])
 
 
+@pytest.mark.equation("eq-ga-crossover")
 def test_uniform_crossover_takes_each_gene_from_a_parent_about_half_the_time():
     rng = np.random.default_rng(0)
     first, second = np.zeros((200, 100), dtype=np.uint8), np.ones((200, 100), dtype=np.uint8)

@@ -28,6 +28,7 @@ def brute_force_multiplications(kernel_size: int, height: int, width: int, c_in:
 
 
 @pytest.mark.parametrize("args", [(1, 4, 5, 3, 2), (3, 6, 6, 2, 4), (5, 7, 3, 1, 1)])
+@pytest.mark.equation("eq-inception-multiplications")
 def test_conv_multiplications_eq_inception_multiplications_against_brute_force(args):
     assert inc.conv_multiplications(*args) == brute_force_multiplications(*args)
 

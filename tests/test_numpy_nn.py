@@ -76,6 +76,7 @@ def test_unknown_transfer_function_lists_the_valid_names():
 # ---- error and gradients ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-nn-error")
 def test_error_has_the_half_eq_nn_error():
     """Regression: the original code summed (O − t)² without the ½ of its own equation for E."""
     network = nn.NeuralNetwork((1, 1), ["linear"])
@@ -89,6 +90,19 @@ def test_error_on_the_plateau_is_one_half():
     network = nn.NeuralNetwork((2, 2, 1))
     network.weights = [np.zeros_like(w) for w in network.weights]
     assert network.error(*nn.xor_dataset()) == 0.5  # 0.5² and the sums are exact in binary
+
+
+@pytest.mark.equation("eq-nn-forward", "eq-nn-vector-forward")
+def test_predict_is_the_forward_pass_node_by_node():
+    """x_j = Σ_i W_ij O_i + θ_j and O_j = f(x_j), one node at a time, against the vectorised forward pass."""
+    network = nn.NeuralNetwork((2, 3, 1), ["tanh", "sigmoid"], weight_scale=0.8, seed=8)
+    inputs = np.array([[0.3, -0.7], [1.2, 0.4]])
+    for sample, predicted in zip(inputs, network.predict(inputs)):
+        outputs = list(sample)
+        for weights, transfer in zip(network.weights, (np.tanh, nn.sigmoid)):  # θ_j is the last column
+            outputs = [transfer(sum(weights[j, i] * o_i for i, o_i in enumerate(outputs)) + weights[j, -1])
+                       for j in range(len(weights))]
+        np.testing.assert_allclose(predicted, outputs, rtol=1e-12)  # the same sums in another order: a few ulps
 
 
 def numerical_gradients(network: nn.NeuralNetwork, inputs, targets) -> list[np.ndarray]:
@@ -132,6 +146,7 @@ def _data_for(layer_sizes, batch):
 
 @pytest.mark.parametrize(("layer_sizes", "transfer_functions"), ARCHITECTURES)
 @pytest.mark.parametrize("method", ["gradients", "gradients_loop"])
+@pytest.mark.equation("eq-nn-delta-output", "eq-nn-delta-hidden", "eq-nn-vector-deltas", "eq-nn-vector-gradient")
 def test_backprop_matches_finite_differences(layer_sizes, transfer_functions, method, batch):
     # weight_scale=0.7 puts pre-activations where the transfer functions bend, so the hidden deltas matter.
     network = nn.NeuralNetwork(layer_sizes, transfer_functions, weight_scale=0.7, seed=3)
@@ -151,6 +166,7 @@ def test_loop_and_vectorised_gradients_agree(layer_sizes, transfer_functions, ba
         np.testing.assert_allclose(loop, vectorised, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.equation("eq-nn-delta-output", "eq-nn-delta-hidden", "eq-nn-vector-deltas", "eq-nn-vector-gradient")
 def test_hidden_delta_has_o_j_not_o_i_eq_nn_delta_hidden():
     """Regression: the series wrote δ_j = O_i (1 − O_j) Σ δ_k W_jk; the sigmoid form has O_j (1 − O_j)."""
     network = nn.NeuralNetwork((2, 3, 1), seed=5, weight_scale=0.8)
@@ -168,6 +184,7 @@ def test_hidden_delta_has_o_j_not_o_i_eq_nn_delta_hidden():
 # ---- training --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-nn-update")
 def test_momentum_zero_is_plain_gradient_descent():
     inputs, targets = nn.xor_dataset()
     network = nn.NeuralNetwork((2, 3, 1), seed=6)
@@ -181,6 +198,7 @@ def test_momentum_zero_is_plain_gradient_descent():
             np.testing.assert_allclose(got, want, rtol=1e-15, atol=1e-17)
 
 
+@pytest.mark.equation("eq-nn-momentum")
 def test_momentum_follows_the_recurrence_eq_nn_momentum():
     inputs, targets = nn.xor_dataset()
     learning_rate, momentum = 0.3, 0.8

@@ -56,6 +56,7 @@ def test_generated_images_are_repeatable_rgb_in_unit_range():
 # --- losses: the chapter's equations ------------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-style-pixel")
 def test_pixel_loss_is_the_squared_distance_eq_style_pixel():
     """The original named the arguments (a, b) but summed over y and z; here they are y and z."""
     y = tf.constant([[[[0.0, 1.0, 2.0]]]])
@@ -73,6 +74,7 @@ def test_feature_matrix_rows_are_maps_and_columns_positions():
     np.testing.assert_array_equal(matrix[1], features[0, :, :, 1].ravel())
 
 
+@pytest.mark.equation("eq-style-gram")
 def test_gram_matrix_matches_einsum():
     features = np.random.default_rng(0).normal(size=(1, 5, 7, 6)).astype(np.float32)
     expected = np.einsum("hwi,hwj->ij", features[0], features[0])
@@ -93,6 +95,7 @@ def test_gram_matrix_rejects_a_batch():
         style.gram_matrix(tf.zeros((2, 4, 4, 3)))
 
 
+@pytest.mark.equation("eq-style-gram", "eq-style-style")
 def test_style_layer_loss_matches_hand_computation_eq_style_layer():
     """E_l = Σ (G − A)² / (4 N² M²): here N = 2 maps, M = 2 positions."""
     features = tf.constant([[[[1.0, 0.0], [2.0, 1.0]]]])  # (1, 1, 2, 2): positions (1, 0) and (2, 1)
@@ -106,6 +109,16 @@ def test_style_layer_loss_matches_hand_computation_eq_style_layer():
         style.style_layer_loss(features, tf.zeros((3, 3)))
 
 
+@pytest.mark.equation("eq-style-content")
+def test_content_loss_is_half_the_squared_distance_of_the_feature_maps():
+    features = tf.constant([[[[1.0, 2.0], [3.0, 4.0]]]])
+    target = tf.constant([[[[1.0, 0.0], [0.0, 2.0]]]])
+    assert float(style.content_loss(features, target)) == 0.5 * (0 + 4 + 9 + 4)  # small integers: exact
+    with pytest.raises(ValueError, match="target features"):
+        style.content_loss(features, tf.zeros((1, 1, 1, 2)))
+
+
+@pytest.mark.equation("eq-style-content", "eq-style-style")
 def test_loss_gradients_match_the_papers_closed_forms():
     """∂L_content/∂F = F − P and ∂E_l/∂F = (F (G − A)) / (N² M²) in the (maps, positions) layout, in float64."""
     rng = np.random.default_rng(2)
@@ -148,6 +161,7 @@ def test_style_loss_gradient_matches_finite_differences():
     np.testing.assert_allclose(analytic, numerical, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.equation("eq-style-total")
 def test_total_variation_loss_hand_computed():
     image = np.zeros((1, 2, 3, 3), dtype=np.float32)
     image[0, 0, 0] = 1.0  # one bright corner pixel: two neighbours differ by 1 in each of 3 channels
@@ -175,12 +189,25 @@ def test_content_term_uses_the_content_image(pyramid, images):
     assert float(at_style["style"]) == 0.0
 
 
+@pytest.mark.equation("eq-style-total")
 def test_objective_weights_combine_the_terms(pyramid, images):
     objective = style.StyleObjective(pyramid, content_image=images["content"], style_image=images["style"],
                                      content_weight=2.0, style_weight=3.0, tv_weight=5.0)
     terms = {k: float(v) for k, v in objective(tf.constant(images["noise"][None])).items()}
     expected = 2.0 * terms["content"] + 3.0 * terms["style"] + 5.0 * terms["tv"]
     assert terms["total"] == pytest.approx(expected, rel=1e-6)  # float32 sum of three terms
+
+
+@pytest.mark.equation("eq-style-style")
+def test_objective_style_term_is_the_weighted_sum_of_the_layer_losses(pyramid, images):
+    """L_style = Σ_l w_l E_l, with E_l computed layer by layer from the extractor's feature maps."""
+    weights = [0.5, 0.3, 0.2][: len(pyramid.style_layers)]
+    objective = style.StyleObjective(pyramid, style_image=images["style"], layer_weights=weights)
+    noise = tf.constant(images["noise"][None])
+    features, style_features = pyramid(noise), pyramid(tf.constant(images["style"][None]))
+    expected = sum(w * float(style.style_layer_loss(features[layer], style.gram_matrix(style_features[layer])))
+                   for w, layer in zip(weights, pyramid.style_layers))
+    assert float(objective(noise)["style"]) == pytest.approx(expected, rel=1e-6)  # float32 sum of a few terms
 
 
 def test_objective_rejects_bad_arguments(pyramid, images):

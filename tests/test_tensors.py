@@ -20,6 +20,7 @@ FLOAT32_ATOL = 1e-5
 
 
 @pytest.mark.parametrize("theta", [0.0, 0.3, np.pi / 2, 2.0, -1.1])
+@pytest.mark.equation("eq-tensors-rotation")
 def test_rotation_matrix_columns_are_u_and_v_and_it_is_a_rotation(theta):
     rotation = tensors.rotation_matrix(theta)
     np.testing.assert_allclose(rotation[:, 0], [np.cos(theta), np.sin(theta)], atol=1e-15)  # u
@@ -54,6 +55,7 @@ def test_central_difference_error_shrinks_like_h_squared():
     assert 80 < errors[0] / errors[1] < 120
 
 
+@pytest.mark.equation("eq-tensors-linear")
 def test_linearisation_error_of_x_squared_is_epsilon_squared():
     # f(x) = x²: f(x + ε) − f(x) − 2x ε = ε² exactly (up to float64 round-off at these magnitudes, ~1e-15).
     epsilons = np.array([1e-3, 1e-2, 0.1, 0.5])
@@ -130,6 +132,7 @@ def line_data(num_points: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return x, 1.5 * x - 0.5 + rng.normal(scale=0.3, size=num_points)
 
 
+@pytest.mark.equation("eq-tensors-line-loss")
 def test_line_loss_gradient_matches_the_tape_and_finite_differences():
     x, y = line_data()
     w, b = 0.3, -0.2
@@ -158,6 +161,19 @@ def test_fit_line_converges_to_least_squares_and_the_loss_falls_every_step():
     assert run["w"].shape == run["b"].shape == (301,) and run["w"][0] == 0.0
 
 
+@pytest.mark.equation("eq-tensors-descent")
+def test_gradient_descent_moves_every_weight_against_its_gradient():
+    """W ← W − η ∇L for L = Σ (W − c)², whose gradient 2 (W − c) is known: three steps by hand, in float64."""
+    target = np.array([3.0, -1.0])
+    weights = tf.Variable(np.array([0.0, 4.0]))
+    run = tensors.gradient_descent(lambda: tf.reduce_sum((weights - target) ** 2), [weights], 0.1, 3, track=True)
+    expected = [np.array([0.0, 4.0])]
+    for _ in range(3):
+        expected.append(expected[-1] - 0.1 * 2 * (expected[-1] - target))
+    np.testing.assert_allclose(run["values_0"], expected, rtol=1e-12)  # exact arithmetic up to round-off
+    np.testing.assert_allclose(run["loss"], [np.sum((w - target) ** 2) for w in expected[:3]], rtol=1e-12)
+
+
 def test_gradient_descent_checks_its_arguments():
     variable = tf.Variable(1.0)
     with pytest.raises(ValueError, match="learning_rate > 0"):
@@ -167,6 +183,7 @@ def test_gradient_descent_checks_its_arguments():
 # ---- why activations are needed -----------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-tensors-collapse")
 def test_stacked_linear_dense_layers_equal_one_affine_map():
     model = tensors.dense_stack(3, (8, 5), activation=None, seed=0)
     kernel, bias = tensors.collapse_affine([(layer.kernel.numpy(), layer.bias.numpy()) for layer in model.layers])

@@ -44,6 +44,7 @@ def test_tfidf_vectorizer_output_has_exactly_max_tokens_columns_and_a_capped_voc
     assert capped.get_vocabulary()[1] == "the"  # index 0 is [UNK]; "the" is the most frequent word
 
 
+@pytest.mark.equation("eq-workflow-tfidf")
 def test_tfidf_weights_a_rare_word_more_than_a_common_one():
     vectorizer = text.tfidf_vectorizer(CORPUS, max_tokens=50)
     vocabulary = vectorizer.get_vocabulary()

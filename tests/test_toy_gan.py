@@ -40,12 +40,16 @@ def run() -> toy_gan.ToyRun:
 # ---- densities, D* and the divergence ------------------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-vae-normal")
 def test_gaussian_density_integrates_to_one_and_peaks_at_one_over_sigma_root_two_pi():
     x = np.linspace(-9.0, 11.0, 20_001)
     density = toy_gan.gaussian_density(x, 1.0, 0.5)
     # smooth integrand, fine grid: quadrature exact (SciPy's trapezoid: NumPy's is new in 2.0, the package allows 1.26)
     assert trapezoid(density, x) == pytest.approx(1.0, abs=1e-9)
     assert toy_gan.gaussian_density(np.array([1.0]), 1.0, 0.5)[0] == pytest.approx(1 / (0.5 * np.sqrt(2 * np.pi)))
+    # one standard deviation away the exponent is −½ (here at x = μ − σ)
+    assert toy_gan.gaussian_density(np.array([0.5]), 1.0, 0.5)[0] == pytest.approx(
+        np.exp(-0.5) / (0.5 * np.sqrt(2 * np.pi)), rel=1e-12)
     with pytest.raises(ValueError, match="positive standard deviation"):
         toy_gan.gaussian_density(x, 0.0, 0.0)
 
@@ -67,6 +71,7 @@ def test_generator_density_of_an_affine_generator_is_uniform():
     assert np.sum(density * 0.1) == pytest.approx(1.0)
 
 
+@pytest.mark.equation("eq-gan-optimal-d")
 def test_optimal_discriminator_is_the_density_ratio_of_proposition_1():
     data = np.array([1.0, 0.0, 2.0, 0.0])
     model = np.array([1.0, 3.0, 0.0, 0.0])
@@ -86,6 +91,16 @@ def test_optimal_discriminator_maximises_the_value_function_pointwise():
     for shift in (-1e-3, 1e-3, -0.1, 0.1):
         other = np.clip(best + shift, 1e-6, 1 - 1e-6)
         assert np.all(value(best) >= value(other))
+
+
+@pytest.mark.equation("eq-gan-optimal-d")
+def test_value_function_at_the_optimal_discriminator_is_minus_log_four_plus_twice_the_jsd():
+    """V(D*, G) = Σ p_data log D* + Σ p_g log(1 − D*) over the bins, summed by hand, is −log 4 + 2 JSD (Theorem 1)."""
+    data = np.array([0.1, 0.4, 0.3, 0.2])
+    model = np.array([0.3, 0.1, 0.2, 0.4])
+    optimal = toy_gan.optimal_discriminator(data, model)
+    value = np.sum(data * np.log(optimal)) + np.sum(model * np.log(1 - optimal))
+    assert value == pytest.approx(-np.log(4) + 2 * toy_gan.jensen_shannon(data, model, 1.0), abs=1e-12)
 
 
 def test_jensen_shannon_is_zero_for_equal_and_log_two_for_disjoint_densities():

@@ -17,6 +17,7 @@ def noise_images(n: int, seed: int, brightness: float = 0.0) -> np.ndarray:
     return images
 
 
+@pytest.mark.equation("eq-gan-permutation-p")
 def test_permutation_p_value_matches_the_exact_hypergeometric_tail():
     """With fixed predictions (k ones) and m positive labels among n, the number X of predicted ones that land on
     positive labels is hypergeometric, and the accuracy is (2X + n − k − m)/n: an exact null to compare with."""

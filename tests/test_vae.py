@@ -30,6 +30,7 @@ def test_kl_closed_form_is_zero_at_the_prior():
     np.testing.assert_array_equal(as_numpy(vae.kl_divergence(zeros, zeros)), 0.0)  # μ = 0, log σ² = 0: exactly 0
 
 
+@pytest.mark.equation("eq-vae-kl-closed-form")
 def test_kl_closed_form_by_hand_and_positive_away_from_the_prior():
     # one dimension, μ = 1, σ² = 2: ½(σ² + μ² − ln σ² − 1) = ½(2 − ln 2)
     value = as_numpy(vae.kl_divergence(np.array([[1.0]]), np.log(np.array([[2.0]]))))
@@ -39,6 +40,7 @@ def test_kl_closed_form_by_hand_and_positive_away_from_the_prior():
     assert np.all(as_numpy(vae.kl_divergence(z_mean, z_log_var)) > 0.0)
 
 
+@pytest.mark.equation("eq-vae-kl-closed-form")
 def test_kl_closed_form_matches_a_monte_carlo_estimate():
     # D_KL(q || p) = E_q[log q(z) − log p(z)], estimated from draws of q = N(μ, diag σ²), p = N(0, I)
     rng = np.random.default_rng(1)
@@ -80,6 +82,7 @@ def test_kl_gradient_matches_central_differences():
 # --- the sampling layer (eq-vae-reparameterisation) ----------------------------------------------------------------
 
 
+@pytest.mark.equation("eq-vae-reparameterisation")
 def test_sampling_layer_draws_with_the_requested_mean_and_variance():
     n = 200_000
     z_mean = np.tile(np.array([[1.0, -2.0, 0.0]], dtype=np.float32), (n, 1))
@@ -96,6 +99,7 @@ def test_sampling_rejects_mismatched_mean_and_log_variance():
         vae.Sampling()([np.zeros((4, 2), dtype=np.float32), np.zeros((4, 3), dtype=np.float32)])
 
 
+@pytest.mark.equation("eq-vae-reparameterisation")
 def test_sampling_is_differentiable_in_the_mean_and_the_log_variance():
     import tensorflow as tf
 
@@ -125,6 +129,27 @@ def test_decoder_outputs_independent_pixels_not_a_softmax():
     outputs = as_numpy(vae.build_decoder(2, 32)(np.zeros((3, 2), dtype=np.float32)))
     assert outputs.min() > 0.0 and outputs.max() < 1.0
     assert np.all(outputs.sum(axis=(1, 2, 3)) > 100.0)  # a softmax over 784 pixels would sum to exactly 1
+
+
+@pytest.mark.equation("eq-vae-loss")
+def test_loss_terms_are_the_cross_entropy_of_the_decoded_code_and_the_kl_term():
+    """With log σ² = −60 the drawn code is the mean (σ ≈ 1e-13 is below float32's resolution there), so the loss
+    of each image can be computed by hand: the binary cross-entropy of the decoded mean, and ½ Σ (σ² + μ² − log σ²
+    − 1)."""
+    model = vae.build_vae(TINY, seed=0)
+    log_var_layer = model.encoder.get_layer("z_log_var")
+    kernel, bias = log_var_layer.get_weights()
+    log_var_layer.set_weights([np.zeros_like(kernel), np.full_like(bias, -60.0)])
+    images = blob_images(4)
+    z_mean, z_log_var, z = (as_numpy(t) for t in model.encoder(images))
+    np.testing.assert_array_equal(z, z_mean)
+    decoded = as_numpy(model.decoder(z_mean)).astype(np.float64)
+    x = images.astype(np.float64)
+    cross_entropy = -(x * np.log(decoded) + (1 - x) * np.log(1 - decoded)).sum(axis=(1, 2, 3))
+    kl = 0.5 * (np.exp(-60.0) + z_mean.astype(np.float64) ** 2 + 60.0 - 1.0).sum(axis=1)
+    reconstruction, kl_term = (as_numpy(t) for t in model.loss_terms(images))
+    np.testing.assert_allclose(reconstruction, cross_entropy, rtol=1e-5)  # float32 sums of 784 terms
+    np.testing.assert_allclose(kl_term, kl, rtol=1e-6)
 
 
 def test_a_training_step_lowers_the_loss_on_a_fixed_batch(capsys):

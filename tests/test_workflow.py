@@ -115,6 +115,7 @@ def test_kfold_rejects_impossible_fold_counts():
         workflow.kfold_indices(10, 11)
 
 
+@pytest.mark.equation("eq-workflow-standardise")
 def test_standardize_uses_the_training_statistics_for_every_array():
     train = np.array([[1.0, 10.0], [3.0, 30.0]])  # mean (2, 20), std (1, 10)
     test = np.array([[5.0, 0.0]])

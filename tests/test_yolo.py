@@ -146,6 +146,7 @@ def test_encode_then_decode_gives_the_boxes_back(small_set):
     assert np.all((x_y >= 0) & (x_y < 1)), "x, y must be relative to the cell that holds the centre"
 
 
+@pytest.mark.equation("eq-yolo-encoding")
 def test_encoding_by_hand():
     # a box centred at (0.40, 0.70) of the image, 0.2 × 0.1: column 1 (0.40 · 4 = 1.6), row 2 (0.70 · 4 = 2.8)
     target = yolo.encode_labels(Boxes(detection.centres_to_corners([[0.40, 0.70, 0.2, 0.1]]), [1]), SPEC)
@@ -219,6 +220,7 @@ BOX0 = C  # index of predictor 0's x in a cell's prediction; its confidence is a
         ((2, 3), 0, "0.3", "class_loss", 0.3**2),  # p(chat) = 0.3 in a "rat" cell
     ],
 )
+@pytest.mark.equation("eq-yolo-loss")
 def test_each_term_grows_when_its_part_is_perturbed(one_image, cell, index, value, term, expected):
     targets, prediction = one_image
     perturbed = prediction.copy()
@@ -243,6 +245,7 @@ def test_no_object_term_penalises_confident_empty_cells(one_image):
     assert loss_terms(targets, confident, lambda_noobj=0.0)["no_object_loss"][0] == 0.0
 
 
+@pytest.mark.equation("eq-yolo-loss")
 def test_size_term_compares_with_the_true_width_and_height(one_image):
     """Regression: the original took the 'true' w, h from the predictions, so its size term was always 0."""
     targets, prediction = one_image

@@ -66,6 +66,8 @@ SETTINGS: dict[str, AutoencoderSettings] = {
 def reconstruction_loss(images, reconstructions):
     """Binary cross-entropy between targets and outputs, summed over the pixels: one value (nats) per image.
 
+    Implements: eq-ae-bce
+
     Args:
         images: targets in [0, 1], shape ``(n, 28, 28, 1)``.
         reconstructions: the decoder's pixel probabilities in (0, 1), same shape.
@@ -82,6 +84,8 @@ def bernoulli_entropy(images: np.ndarray) -> np.ndarray:
 
     Binary cross-entropy is minimal when the output equals the target, where it equals
     ``-[x log x + (1 - x) log(1 - x)]`` summed over pixels: zero for black-and-white images, positive for grey ones.
+
+    Implements: eq-ae-entropy-floor
     """
     x = check_mnist_images(images).astype(np.float64).reshape(len(images), -1)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -180,6 +180,8 @@ def ngram_bits(train_ids: np.ndarray, valid_ids: np.ndarray, order: int, pseudoc
     """Held-out bits per character of a counted unigram (``order=1``) or bigram (``order=2``) model.
 
     Probabilities are smoothed counts from the training text, :math:`(n + \\alpha) / (N + 27\\alpha)`.
+
+    Implements: eq-rnn-bits
     """
     if order == 1:
         counts = np.bincount(train_ids, minlength=ALPHABET_SIZE) + pseudocount
@@ -207,6 +209,8 @@ class HiddenFeedbackCell(keras.layers.Layer):
 
     ``U`` maps the one-hot input to ``num_nodes`` values and ``W`` maps the previous state to another
     ``num_nodes``; the two halves are concatenated, so the state has ``2 * num_nodes`` values.
+
+    Implements: eq-rnn-arch1
     """
 
     def __init__(self, num_nodes: int, activation: str = "relu", **kwargs) -> None:
@@ -234,6 +238,8 @@ class HiddenFeedbackRNN(keras.Model):
 
     ``call(ids, state)`` takes ``(batch, time)`` character ids and a ``(batch, 2 num_nodes)`` state, and returns
     ``(logits, final_state)``: logits of shape ``(batch, time, 27)`` for the *next* character at each step.
+
+    Implements: eq-rnn-arch1
     """
 
     def __init__(self, num_nodes: int = 100, activation: str = "relu", **kwargs) -> None:
@@ -254,7 +260,10 @@ class HiddenFeedbackRNN(keras.Model):
 
 class OutputFeedbackCell(keras.layers.Layer):
     """Arch 2's step fed back its own prediction: :math:`h_t = \\tanh([x_t U \\,;\\, p_{t-1} W] + b)`,
-    :math:`o_t = h_t V + c`, and the new state :math:`p_t = \\mathrm{softmax}(o_t)`."""
+    :math:`o_t = h_t V + c`, and the new state :math:`p_t = \\mathrm{softmax}(o_t)`.
+
+    Implements: eq-rnn-arch2
+    """
 
     def __init__(self, num_nodes: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -365,7 +374,10 @@ class TrainSettings:
 
 
 def make_optimizer(cfg: TrainSettings) -> keras.optimizers.Optimizer:
-    """Adam with a staircase exponential decay (the training step clips the gradients itself)."""
+    """Adam with a staircase exponential decay (the training step clips the gradients itself).
+
+    Implements: eq-rnn-clip-decay
+    """
     schedule = keras.optimizers.schedules.ExponentialDecay(
         cfg.learning_rate, decay_steps=cfg.decay_steps, decay_rate=cfg.decay_rate, staircase=True
     )
@@ -477,7 +489,10 @@ def train_char_model(model: keras.Model, corpus: TextCorpus, cfg: TrainSettings,
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in NumPy, shifted by the maximum so it never overflows."""
+    """Row-wise softmax in NumPy, shifted by the maximum so it never overflows.
+
+    Implements: eq-cnn-softmax
+    """
     logits = np.asarray(logits, dtype=np.float64)
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
@@ -485,6 +500,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def temperature_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
     """:math:`p_i \\propto \\exp(o_i / \\tau)`; ``temperature=0`` puts all the mass on the arg-max.
+
+    Implements: eq-rnn-temperature
 
     Raises:
         ValueError: for a negative temperature.
@@ -577,6 +594,8 @@ def state_gradient_norms(model: HiddenFeedbackRNN, ids: np.ndarray) -> np.ndarra
 
     ``L_T`` is the loss at the window's last character only, so the norm at lag ``T - t`` measures how much the
     state ``T - t`` steps back can still change that prediction.
+
+    Implements: eq-rnn-bptt
 
     Args:
         ids: ``(batch, T + 1)`` ids; the model reads the first ``T`` and predicts the last.

@@ -140,6 +140,8 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     The same as the post's ``tf.losses.softmax_cross_entropy(tf.one_hot(labels, 10), logits)`` and as
     ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)`` (which averages it over the batch).
 
+    Implements: eq-cnn-cross-entropy, eq-cnn-mnist-cross-entropy
+
     Args:
         logits: ``(n, num_classes)`` scores; labels: ``(n,)`` integers in ``[0, num_classes)``.
     """

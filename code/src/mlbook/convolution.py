@@ -73,6 +73,8 @@ def padding_amounts(size: int, kernel_size: int, stride: int = 1, padding: Paddi
 def output_size(size: int, kernel_size: int, stride: int = 1, padding: Padding = 0) -> int:
     """Length of a convolution's (or pooling's) output along one axis: ``floor((n + 2p - k) / s) + 1``.
 
+    Implements: eq-cnn-output-size
+
     Args:
         size: the input length ``n``.
         kernel_size: the window length ``k``.
@@ -128,6 +130,8 @@ def conv2d(images: Array, kernels: Array, stride: int = 1, padding: Padding = "v
     ``out[n, i, j, o] = sum over (a, b, c) of padded[n, i*s + a, j*s + b, c] * kernels[a, b, c, o] + bias[o]``,
     a cross-correlation, as in ``keras.layers.Conv2D``.
 
+    Implements: eq-cnn-conv-layer
+
     Args:
         images: ``(h, w, c_in)`` or ``(n, h, w, c_in)``.
         kernels: ``(kh, kw, c_in, c_out)``; each kernel spans *all* input channels.
@@ -158,7 +162,10 @@ def conv2d(images: Array, kernels: Array, stride: int = 1, padding: Padding = "v
 
 
 def correlate2d(image: Array, kernel: Array, stride: int = 1, padding: Padding = "valid") -> Array:
-    """One 2-D kernel over one grey ``(h, w)`` image (:func:`conv2d` with one channel in and out)."""
+    """One 2-D kernel over one grey ``(h, w)`` image (:func:`conv2d` with one channel in and out).
+
+    Implements: eq-cnn-correlation
+    """
     image, kernel = np.asarray(image), np.asarray(kernel)
     if image.ndim != 2 or kernel.ndim != 2:
         raise ValueError(f"expected a 2-D image and a 2-D kernel, got shapes {image.shape} and {kernel.shape}")
@@ -172,6 +179,8 @@ def convolve2d(image: Array, kernel: Array, stride: int = 1, padding: Padding = 
 
 def sobel_edges(image: Array) -> dict[str, Array]:
     """Sobel responses of a grey ``(h, w)`` image, same size (zero padding).
+
+    Implements: eq-cnn-sobel
 
     Returns:
         ``{"x": ..., "y": ..., "magnitude": ...}``: the responses to :data:`SOBEL_X` (vertical edges) and
@@ -215,6 +224,8 @@ def dropout(x: Array, rate: float, rng: np.random.Generator) -> Array:
     ``rate`` is the *drop* probability, as in ``keras.layers.Dropout(rate)``; the keep probability is
     ``1 - rate``. The scaling keeps every unit's expected value unchanged, so nothing changes at test time.
 
+    Implements: eq-cnn-dropout
+
     Raises:
         ValueError: if ``rate`` is not in [0, 1).
 
@@ -251,6 +262,8 @@ def receptive_fields(layers: Sequence[Window]) -> list[int]:
 
     where ``j`` is the distance, in input pixels, between neighbouring units of a layer (the *jump*).
     Padding shifts a region but does not change its size.
+
+    Implements: eq-cnn-receptive-field
     """
     field, jump, fields = 1, 1, []
     for layer in layers:

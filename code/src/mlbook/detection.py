@@ -73,6 +73,8 @@ def pairwise_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     The intersection is ``min(maxes) − max(mins)`` along each axis, clipped at 0: right for disjoint, touching,
     partly overlapping and nested boxes alike.
 
+    Implements: eq-yolo-iou
+
     Returns:
         An ``(len(boxes_a), len(boxes_b))`` array with values in [0, 1].
     """
@@ -91,6 +93,8 @@ def iou_tensor(corners_a: tf.Tensor, corners_b: tf.Tensor) -> tf.Tensor:
 
     The intersection's sides are ``min(maxes) − max(mins)`` clipped at 0, so disjoint, touching, nested and
     identical boxes all come out right.
+
+    Implements: eq-yolo-iou
     """
     lower = ops.maximum(corners_a[..., 0:2], corners_b[..., 0:2])
     upper = ops.minimum(corners_a[..., 2:4], corners_b[..., 2:4])
@@ -233,6 +237,8 @@ def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
 
     This is PASCAL VOC's definition since 2010: ``AP = Σ (r_i − r_{i−1}) · max_{j ≥ i} p_j``, over the ranks
     where recall grows, starting from ``r_0 = 0``.
+
+    Implements: eq-yolo-ap
     """
     precision, recall = np.asarray(precision, dtype=np.float64), np.asarray(recall, dtype=np.float64)
     if precision.shape != recall.shape or precision.ndim != 1:

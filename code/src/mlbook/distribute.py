@@ -132,6 +132,8 @@ def clip_by_global_norm(gradients: list, clipnorm: float) -> list:
 
     On one device this is Keras's ``global_clipnorm``. Under a strategy, Keras clips each replica's gradients
     *before* summing them; here the norm is that of the summed gradient, so N devices clip as one does.
+
+    Implements: eq-rnn-clip-decay
     """
     import tensorflow as tf
 

@@ -275,17 +275,26 @@ def _bce_with_logits(label: float, logits: Any) -> Any:
 
 
 def discriminator_loss(real_logits: Any, fake_logits: Any) -> Any:
-    """−E[log D(x)] − E[log(1 − D(G(z)))]: the negative of V(D, G), which D maximises (eq. eq-gan-minimax)."""
+    """−E[log D(x)] − E[log(1 − D(G(z)))]: the negative of V(D, G), which D maximises.
+
+    Implements: eq-gan-d-loss, eq-gan-minimax
+    """
     return _bce_with_logits(REAL_LABEL, real_logits) + _bce_with_logits(FAKE_LABEL, fake_logits)
 
 
 def generator_loss(fake_logits: Any) -> Any:
-    """Non-saturating generator loss −E[log D(G(z))]: G is trained as if its images were real."""
+    """Non-saturating generator loss −E[log D(G(z))]: G is trained as if its images were real.
+
+    Implements: eq-gan-g-loss
+    """
     return _bce_with_logits(REAL_LABEL, fake_logits)
 
 
 def minimax_generator_loss(fake_logits: Any) -> Any:
-    """The minimax game's generator loss E[log(1 − D(G(z)))], which saturates when D rejects G's images."""
+    """The minimax game's generator loss E[log(1 − D(G(z)))], which saturates when D rejects G's images.
+
+    Implements: eq-gan-minimax
+    """
     return -_bce_with_logits(FAKE_LABEL, fake_logits)
 
 

@@ -38,6 +38,8 @@ CROSSOVER_PROBABILITY = 0.5
 class Knapsack:
     """Maximise ``values @ x`` over binary ``x`` subject to ``weights @ x <= capacity``.
 
+    Implements: eq-ga-knapsack
+
     Attributes:
         values: the objective's coefficients :math:`\\mathbf o`, shape ``(n,)``, non-negative (roulette selection
             needs non-negative fitness).
@@ -129,6 +131,8 @@ def all_solutions(num_items: int) -> Array:
 def brute_force(problem: Knapsack) -> tuple[Array, float]:
     """The optimum by enumeration of all :math:`2^n` solutions (ties: the smallest binary code).
 
+    Implements: eq-ga-knapsack
+
     Returns:
         ``(solution, value)``: the best feasible 0/1 vector and its objective. The empty knapsack is always
         feasible, so there is always an answer.
@@ -149,6 +153,8 @@ def dynamic_programming(problem: Knapsack) -> tuple[Array, float]:
     gives ``best'[w] = max(best[w], best[w - c_i] + o_i)`` (Bellman's recursion, Kellerer et al., 2004, §2.3),
     one vectorised update per item. A table of the choices recovers the solution backwards.
     Time and memory are :math:`O(n\\,b)`.
+
+    Implements: eq-ga-dp
 
     Returns:
         ``(solution, value)``.
@@ -199,6 +205,8 @@ def roulette_probabilities(fitness: Array, feasible: Array) -> Array:
 
     If every feasible solution has zero fitness, they are equally likely.
 
+    Implements: eq-ga-roulette
+
     Raises:
         ValueError: if no solution is feasible, or some feasible fitness is negative.
     """
@@ -221,6 +229,8 @@ def windowed_fitness(objective: Array, feasible: Array) -> Array:
     Raw objectives of a population often differ by a few tens of percent, so roulette selection on them barely
     prefers the best. Subtracting the minimum keeps the order but makes the differences count: the worst feasible
     solution is never chosen and the best is chosen most often.
+
+    Implements: eq-ga-window
     """
     objective = np.asarray(objective, dtype=float)
     feasible = np.asarray(feasible, dtype=bool)
@@ -230,7 +240,10 @@ def windowed_fitness(objective: Array, feasible: Array) -> Array:
 
 
 def uniform_crossover(first: Array, second: Array, rng: np.random.Generator) -> Array:
-    """Children whose every gene comes from ``first`` with probability 1/2, else from ``second`` (row by row)."""
+    """Children whose every gene comes from ``first`` with probability 1/2, else from ``second`` (row by row).
+
+    Implements: eq-ga-crossover
+    """
     if first.shape != second.shape:
         raise ValueError(f"expected parents of the same shape, got {first.shape} and {second.shape}")
     return np.where(rng.random(first.shape) < CROSSOVER_PROBABILITY, first, second)

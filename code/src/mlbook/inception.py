@@ -53,6 +53,8 @@ def conv_multiplications(kernel_size: int, height: int, width: int, in_channels:
     ``k² · H · W · C_in · C_out``. (Near the border ``same`` padding multiplies by zeros; they are counted, as a
     GPU computes them too.)
 
+    Implements: eq-inception-multiplications
+
     Raises:
         ValueError: if any size is not a positive integer.
     """

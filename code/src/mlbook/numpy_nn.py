@@ -259,6 +259,8 @@ class NeuralNetwork:
     def predict(self, inputs: Array) -> Array:
         """The network's outputs, shape ``(n_samples, n_outputs)``, for inputs of shape ``(n_samples, n_inputs)``.
 
+        Implements: eq-nn-forward, eq-nn-vector-forward
+
         Raises:
             ValueError: if ``inputs`` has the wrong shape.
         """
@@ -267,6 +269,8 @@ class NeuralNetwork:
 
     def error(self, inputs: Array, targets: Array) -> float:
         """The squared error ``E = ½ Σ (O − t)²``, summed over samples and outputs.
+
+        Implements: eq-nn-error
 
         Raises:
             ValueError: if ``inputs`` or ``targets`` has the wrong shape.
@@ -283,6 +287,8 @@ class NeuralNetwork:
         With examples as columns, ``δ_K = f'(x_K) * (O_K − t)``, ``δ_J = f'(x_J) * (W_JKᵀ δ_K)[:-1]`` (the bias
         row dropped) and ``∂E/∂W_JK = δ_K [O_J; 1]ᵀ``, the matrix product summing over examples
         (Rumelhart, Hinton & Williams, 1986).
+
+        Implements: eq-nn-vector-deltas, eq-nn-vector-gradient
 
         Returns:
             ``(E, gradients)``: one gradient array per weight matrix, of the same shape.
@@ -318,6 +324,8 @@ class NeuralNetwork:
         """The same gradient as :meth:`gradients`, one example, node and weight at a time in Python loops.
 
         This is the algorithm as first written down, before vectorisation; it is slow and kept for comparison.
+
+        Implements: eq-nn-delta-output, eq-nn-delta-hidden
 
         Raises:
             ValueError: if ``inputs`` or ``targets`` has the wrong shape.
@@ -373,6 +381,8 @@ class NeuralNetwork:
         ``ΔW(t) = −η ∇E + m ΔW(t−1)`` and ``W ← W + ΔW(t)``.
 
         ``ΔW(0)`` is zero, so ``momentum=0`` is plain gradient descent (Polyak, 1964; Qian, 1999).
+
+        Implements: eq-nn-update, eq-nn-momentum
 
         Args:
             inputs: ``(n_samples, n_inputs)``; targets: ``(n_samples, n_outputs)``.

@@ -212,6 +212,8 @@ def smooth_noise(size: int, factor: int, seed: int = 0) -> Array:
 def pixel_loss(y: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
     """The squared distance between two images, ``L(y, z) = Σ_ijk (y_ijk − z_ijk)²``.
 
+    Implements: eq-style-pixel
+
     Raises:
         ValueError: if the shapes differ.
     """
@@ -239,13 +241,19 @@ def feature_matrix(features: tf.Tensor) -> tf.Tensor:
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
-    """The Gram matrix ``G^l_ij = F^l_i · F^l_j`` of a layer, shape ``(N_l, N_l)`` (equation ``eq-style-gram``)."""
+    """The Gram matrix ``G^l_ij = F^l_i · F^l_j`` of a layer, shape ``(N_l, N_l)``.
+
+    Implements: eq-style-gram
+    """
     matrix = feature_matrix(features)
     return ops.matmul(matrix, ops.transpose(matrix))
 
 
 def content_loss(features: tf.Tensor, target_features: tf.Tensor) -> tf.Tensor:
-    """``L_content = ½ Σ_ij (F^l_ij − P^l_ij)²``, with ``P^l`` the content image's feature maps."""
+    """``L_content = ½ Σ_ij (F^l_ij − P^l_ij)²``, with ``P^l`` the content image's feature maps.
+
+    Implements: eq-style-content
+    """
     if tuple(features.shape) != tuple(target_features.shape):
         raise ValueError(f"expected target features of shape {tuple(features.shape)}, "
                          f"got {tuple(target_features.shape)}")
@@ -253,7 +261,10 @@ def content_loss(features: tf.Tensor, target_features: tf.Tensor) -> tf.Tensor:
 
 
 def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
-    """``E_l = Σ_ij (G^l_ij − A^l_ij)² / (4 N_l² M_l²)``, with ``A^l`` the style image's Gram matrix."""
+    """``E_l = Σ_ij (G^l_ij − A^l_ij)² / (4 N_l² M_l²)``, with ``A^l`` the style image's Gram matrix.
+
+    Implements: eq-style-style
+    """
     matrix = feature_matrix(features)
     num_maps, num_positions = matrix.shape
     if tuple(target_gram.shape) != (num_maps, num_maps):
@@ -264,7 +275,10 @@ def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
 
 
 def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
-    """The squared differences between neighbouring pixels, summed: a penalty on high-frequency noise."""
+    """The squared differences between neighbouring pixels, summed: a penalty on high-frequency noise.
+
+    Implements: eq-style-total
+    """
     if len(image.shape) != 4:
         raise ValueError(f"expected an image batch of shape (1, height, width, 3), got {tuple(image.shape)}")
     down = image[:, 1:, :, :] - image[:, :-1, :, :]
@@ -315,6 +329,8 @@ class StyleObjective:
     The targets (the content image's feature maps ``P^{l_c}`` and the style image's Gram matrices ``A^l``) are
     computed once, here. Either part can be left out: no content image gives a texture synthesis, no style image
     a content reconstruction. Calling the objective returns every term, so that the optimisers can record them.
+
+    Implements: eq-style-style, eq-style-total
 
     Args:
         extractor: the feature extractor.

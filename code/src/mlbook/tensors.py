@@ -57,6 +57,8 @@ def rotation_matrix(theta: float) -> Array:
     """The 2×2 matrix ``R = [u, v]`` that rotates the plane by ``theta`` radians, anticlockwise.
 
     Its columns are the images of the two axes: ``u = (cos θ, sin θ)`` and ``v = (−sin θ, cos θ)``.
+
+    Implements: eq-tensors-rotation
     """
     cos, sin = np.cos(theta), np.sin(theta)
     return np.array([[cos, -sin], [sin, cos]])
@@ -88,7 +90,10 @@ def central_difference(function: Callable[[Array], Array], x: Array, step: float
 def linearisation_error(
     function: Callable[[Array], Array], derivative: Callable[[Array], Array], x: float, epsilons: Array
 ) -> Array:
-    """``|f(x + ε) − (f(x) + f'(x) ε)|`` for each ε: how far ``f`` strays from its tangent line at ``x``."""
+    """``|f(x + ε) − (f(x) + f'(x) ε)|`` for each ε: how far ``f`` strays from its tangent line at ``x``.
+
+    Implements: eq-tensors-linear
+    """
     epsilons = np.asarray(epsilons, dtype=float)
     return np.abs(function(x + epsilons) - (function(np.asarray(x)) + derivative(np.asarray(x)) * epsilons))
 
@@ -162,6 +167,8 @@ def gradient_descent(
     Each step runs as a ``tf.function`` (one traced graph, reused). Nothing else is hidden: no optimizer object,
     no momentum.
 
+    Implements: eq-tensors-descent
+
     Args:
         loss_fn: computes the scalar loss from the current values of ``variables``.
         track: also return every variable's value before each step and after the last one.
@@ -216,7 +223,10 @@ def fit_line(
 
 
 def line_loss_surface(x: Array, y: Array, w_grid: Array, b_grid: Array) -> Array:
-    """The mean squared error of the line ``w x + b`` for every ``(w, b)`` on a grid (NumPy, for contours)."""
+    """The mean squared error of the line ``w x + b`` for every ``(w, b)`` on a grid (NumPy, for contours).
+
+    Implements: eq-tensors-line-loss
+    """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     residuals = w_grid[..., None] * x + b_grid[..., None] - y
     return np.mean(residuals**2, axis=-1)
@@ -226,6 +236,8 @@ def line_loss_gradient(x: Array, y: Array, w: float, b: float) -> tuple[float, f
     """The exact gradient of the line's mean squared error.
 
     It is ``((2/n) Σ r x, (2/n) Σ r)`` with the residuals ``r = w x + b − y``.
+
+    Implements: eq-tensors-line-loss
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     residuals = w * x + b - y
@@ -239,6 +251,8 @@ def collapse_affine(layers: Sequence[tuple[Array, Array]]) -> tuple[Array, Array
     """The single affine map equal to a stack of them, in Keras's convention ``x ↦ x W + b``.
 
     ``(x W₁ + b₁) W₂ + b₂ = x (W₁ W₂) + (b₁ W₂ + b₂)``, and so on down the stack.
+
+    Implements: eq-tensors-collapse
 
     Raises:
         ValueError: if the stack is empty or two neighbouring shapes do not chain.

@@ -168,6 +168,8 @@ def tfidf_vectorizer(texts: Sequence[str], max_tokens: int = NUM_WORDS) -> keras
 
     Each entry is the word's count in the document times ``log(1 + N / (1 + df))``, where ``df`` is the number of
     the ``N`` training documents that contain the word, so words found everywhere weigh little.
+
+    Implements: eq-workflow-tfidf
     """
     return text_vectorizer(texts, max_tokens, output_mode="tf_idf")
 

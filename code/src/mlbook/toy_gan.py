@@ -92,6 +92,8 @@ class ToySettings:
 def gaussian_density(x: np.ndarray, mean: float, std: float) -> np.ndarray:
     """The density of N(mean, std²) at ``x``.
 
+    Implements: eq-vae-normal
+
     Raises:
         ValueError: if ``std`` is not positive.
     """
@@ -128,6 +130,8 @@ def optimal_discriminator(data_density: np.ndarray, model_density: np.ndarray) -
     """D*(x) = p_data(x) / (p_data(x) + p_g(x)), the best discriminator for a fixed G (Proposition 1).
 
     Where both densities are zero D* is undefined and the result is NaN.
+
+    Implements: eq-gan-optimal-d
     """
     data_density, model_density = np.asarray(data_density, float), np.asarray(model_density, float)
     if data_density.shape != model_density.shape:
@@ -147,6 +151,8 @@ def support_mask(data_density: np.ndarray, model_density: np.ndarray,
 def jensen_shannon(data_density: np.ndarray, model_density: np.ndarray, bin_width: float) -> float:
     """JSD(p_data ‖ p_g) in nats from densities on bins of width ``bin_width``: the divergence that the generator
     minimises against the optimal discriminator, V(D*, G) = −log 4 + 2 JSD (Theorem 1). It lies in [0, log 2].
+
+    Implements: eq-gan-optimal-d
     """
     p, q = np.asarray(data_density, float) * bin_width, np.asarray(model_density, float) * bin_width
     p, q = p / p.sum(), q / q.sum()

@@ -69,6 +69,8 @@ def permutation_p_value(predictions: np.ndarray, labels: np.ndarray, num_permuta
     ``p = (1 + #{permutations with accuracy ≥ observed}) / (1 + num_permutations)``, which counts the observed
     labelling as one of the permutations, so p is never 0 and the test is exact (Good, 2005).
 
+    Implements: eq-gan-permutation-p
+
     Returns:
         ``(accuracy, p_value, null_accuracies)``.
 

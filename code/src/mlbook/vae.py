@@ -76,6 +76,8 @@ def kl_divergence(z_mean, z_log_var):
 
     ``D_KL = -1/2 Σ_i (1 + log σ_i² - μ_i² - σ_i²)``; zero when every μ_i = 0 and σ_i = 1, positive otherwise.
 
+    Implements: eq-vae-kl-closed-form
+
     Args:
         z_mean, z_log_var: ``(n, latent_dim)`` tensors (the encoder's μ and log σ²).
 
@@ -89,6 +91,8 @@ class Sampling(keras.layers.Layer):
     """The reparameterisation trick: ``z = μ + σ ⊙ ε`` with ``σ = exp(½ log σ²)`` and ``ε ~ N(0, I)``.
 
     The randomness sits in ``ε``, so ``z`` is a differentiable function of μ and log σ².
+
+    Implements: eq-vae-reparameterisation
     """
 
     def __init__(self, seed: int | None = None, **kwargs) -> None:
@@ -169,7 +173,12 @@ class VAE(keras.Model):
         return self.decoder(z, training=training)
 
     def loss_terms(self, images, training: bool = False):
-        """Per-image reconstruction loss and KL divergence, each of shape ``(n,)``."""
+        """Per-image reconstruction loss and KL divergence, each of shape ``(n,)``: the two terms of the loss.
+
+        The reconstruction term's expectation over the code is estimated from one code drawn per image.
+
+        Implements: eq-vae-loss
+        """
         z_mean, z_log_var, z = self.encoder(images, training=training)
         reconstructions = self.decoder(z, training=training)
         return reconstruction_loss(images, reconstructions), kl_divergence(z_mean, z_log_var)

@@ -218,6 +218,8 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...
 
     The statistics come from ``train`` only: the validation and test data must not leak into them.
 
+    Implements: eq-workflow-standardise
+
     Raises:
         ValueError: if ``train`` is not 2-D or a feature is constant (its standard deviation is 0).
     """

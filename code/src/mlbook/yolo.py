@@ -316,6 +316,8 @@ def cell_offsets(grid_size: int) -> np.ndarray:
 def encode_labels(labels: Boxes, spec: GridSpec) -> np.ndarray:
     """The ``(S, S, C + 5)`` target of one image: per cell a one-hot class, then x, y (in the cell), w, h, 1.
 
+    Implements: eq-yolo-encoding
+
     Raises:
         ValueError: for a class index out of range, or two objects whose centres share a cell.
     """
@@ -454,6 +456,8 @@ def yolo_loss_terms(
     its confidence is trained towards that IoU (a constant: no gradient flows through it), every other confidence
     towards 0. x and y are compared in cell units, w and h through their square roots in image units; the IoU is
     computed in image units, after adding the cell offsets.
+
+    Implements: eq-yolo-loss
 
     Args:
         targets: ``(n, S, S, C + 5)`` from :func:`encode_dataset`.
