@@ -40,7 +40,6 @@ def run() -> toy_gan.ToyRun:
 # ---- densities, D* and the divergence ------------------------------------------------------------------------
 
 
-@pytest.mark.equation("eq-vae-normal")
 def test_gaussian_density_integrates_to_one_and_peaks_at_one_over_sigma_root_two_pi():
     x = np.linspace(-9.0, 11.0, 20_001)
     density = toy_gan.gaussian_density(x, 1.0, 0.5)

@@ -92,8 +92,6 @@ class ToySettings:
 def gaussian_density(x: np.ndarray, mean: float, std: float) -> np.ndarray:
     """The density of N(mean, std²) at ``x``.
 
-    Implements: eq-vae-normal
-
     Raises:
         ValueError: if ``std`` is not positive.
     """
