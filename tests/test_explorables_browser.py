@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 
 from mlbook import explorables
-from test_quiz_browser import ARTIFACTS_ENV_VAR, MIN_CONTRAST, contrast, decode_png, open_chapter
+from test_quiz_browser import (
+    ARTIFACTS_ENV_VAR,
+    MIN_CONTRAST,
+    contrast,
+    decode_png,
+    open_chapter,
+    text_and_background_colours,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -191,21 +198,8 @@ def test_explorable_text_is_readable_in_both_themes(browser, built, artifacts, c
         page.evaluate("document.documentElement.dataset.theme = 'dark'")
     assert page.evaluate("document.documentElement.dataset.theme") == color_scheme
     root = page.locator(f"#{built.id}")
-    pairs = root.evaluate(
-        """root => {
-             const background = element => {  // the first opaque background behind an element
-               for (let e = element; e; e = e.parentElement) {
-                 const colour = getComputedStyle(e).backgroundColor;
-                 if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
-               }
-               return "rgb(255, 255, 255)";
-             };
-             const selectors = ["label", ".x-help", ".x-where", ".x-x-axis span", ".x-step", ".x-readout",
-                                ".x-text", ".x-controls span"];
-             return selectors.flatMap(s => Array.from(root.querySelectorAll(s)))
-               .filter(e => e.offsetParent !== null)  // shown
-               .map(e => [e.className || e.tagName, getComputedStyle(e).color, background(e)]);
-           }""")
+    pairs = text_and_background_colours(root, ["label", ".x-help", ".x-where", ".x-x-axis span", ".x-step",
+                                                ".x-readout", ".x-text", ".x-controls span"])
     assert len(pairs) >= 2
     for what, text_colour, background_colour in pairs:
         assert contrast(text_colour, background_colour) >= MIN_CONTRAST, (what, text_colour, background_colour)

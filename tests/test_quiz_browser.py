@@ -13,6 +13,7 @@ import io
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,6 +90,24 @@ def relative_luminance(css_colour: str) -> float:
 def contrast(foreground: str, background: str) -> float:
     lighter, darker = sorted((relative_luminance(foreground), relative_luminance(background)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
+
+
+def text_and_background_colours(root: Any, selectors: list[str]) -> list[tuple[str, str, str]]:
+    """``(selector, text colour, colour of the first opaque background behind it)`` for each shown element under
+    the Playwright locator ``root`` that matches one of ``selectors``."""
+    return root.evaluate(
+        """(root, selectors) => {
+             const background = element => {
+               for (let e = element; e; e = e.parentElement) {
+                 const colour = getComputedStyle(e).backgroundColor;
+                 if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
+               }
+               return "rgb(255, 255, 255)";
+             };
+             return selectors.flatMap(s => Array.from(root.querySelectorAll(s))
+               .filter(e => e.offsetParent !== null)
+               .map(e => [s, getComputedStyle(e).color, background(e)]));
+           }""", selectors)
 
 
 def test_answer_key_agrees_with_the_pixels(record):
@@ -184,22 +203,10 @@ def test_quiz_is_readable_in_light_and_dark_mode(browser, chapter_page, record, 
     root = page.locator(f"#{record.quiz_id}")
     root.locator(".q-card").first.locator(".q-image").click()  # one label shown, the other cards still open
     assert page.evaluate("document.documentElement.dataset.theme") == color_scheme  # the theme followed
-    pairs = root.evaluate(
-        """root => {
-             const background = element => {  // the first opaque background behind an element
-               for (let e = element; e; e = e.parentElement) {
-                 const colour = getComputedStyle(e).backgroundColor;
-                 if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
-               }
-               return "rgb(255, 255, 255)";
-             };
-             const selectors = ["p", ".q-card:first-child .q-answer", ".q-card:nth-child(2) .q-choices button",
-                                ".q-show-all", ".q-score"];
-             return selectors.map(s => {
-               const element = root.querySelector(s);
-               return [s, getComputedStyle(element).color, background(element)];
-             });
-           }""")
+    selectors = ["p", ".q-card:first-child .q-answer", ".q-card:nth-child(2) .q-choices button", ".q-show-all",
+                 ".q-score"]
+    pairs = text_and_background_colours(root, selectors)
+    assert {selector for selector, _, _ in pairs} == set(selectors)  # each one shown
     for selector, text_colour, background_colour in pairs:
         assert contrast(text_colour, background_colour) >= MIN_CONTRAST, (selector, text_colour, background_colour)
     screenshot = artifacts / f"gan-quiz-{color_scheme}.png"
