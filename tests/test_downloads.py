@@ -24,7 +24,8 @@ def reader_and_executed() -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]
     setup = nbformat.v4.new_code_cell("%pip install mlbook", metadata={"tags": [colab.SETUP_CELL_TAG]})
     reader = nbformat.v4.new_notebook(cells=[setup, nbformat.v4.new_markdown_cell("Text"),
                                              nbformat.v4.new_code_cell("x = 1\nprint(x)\n"),
-                                             nbformat.v4.new_code_cell("glue('acc', 0.97, display=False)")])
+                                             nbformat.v4.new_code_cell("glue('acc', 0.97, display=False)"),
+                                             *colab.compare_cells("book/part/chapter")])
     first = nbformat.v4.new_code_cell("x = 1\nprint(x)", execution_count=1,
                                       outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")])
     second = nbformat.v4.new_code_cell("glue('acc', 0.97, display=False)", execution_count=2,
@@ -36,8 +37,9 @@ def reader_and_executed() -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]
 def test_outputs_go_to_the_matching_code_cells_and_glued_values_become_echo_lines():
     reader, executed = reader_and_executed()
     notebook = mlbook_download.with_outputs(reader, executed)
-    setup, markdown, first, second = notebook.cells
+    setup, markdown, first, second, heading, compare = notebook.cells
     assert setup.outputs == [] and markdown.source == "Text"
+    assert compare.outputs == [] and heading.cell_type == "markdown"  # the reader's own cells, never run here
     assert first.outputs[0]["text"] == "1\n" and first.execution_count == 1
     assert len(second.outputs) == 1 and is_echo(second.outputs[0])
     assert second.outputs[0]["data"] == {"text/plain": "acc = 0.97"}

@@ -978,6 +978,9 @@ def setup_cell_source(settings: dict[str, str], install_target: str | None = Non
 
 
 COMPARE_CELL_TAG = "mlbook-compare"
+#: The tags of the cells that only the reader's notebook has (the chapter has no such cell): the set-up and the
+#: comparison with the book.
+READER_ONLY_TAGS = frozenset({SETUP_CELL_TAG, COMPARE_CELL_TAG})
 
 
 def compare_cells(docname: str) -> list[nbformat.NotebookNode]:

@@ -35,13 +35,13 @@ def reader_output(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def with_outputs(reader: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """``reader`` (a notebook from :func:`colab.make_notebook`) with the outputs of ``executed``, code cell by code
-    cell; the set-up cell that only the reader's notebook has stays empty.
+    cell; the cells that only the reader's notebook has (set-up, comparison with the book) stay empty.
 
     Raises:
         ValueError: if the two notebooks' code cells differ.
     """
     code = [cell for cell in reader.cells
-            if cell.cell_type == "code" and colab.SETUP_CELL_TAG not in cell.metadata.get("tags", [])]
+            if cell.cell_type == "code" and not colab.READER_ONLY_TAGS & set(cell.metadata.get("tags", []))]
     ran = [cell for cell in executed.cells if cell.cell_type == "code"]
     if [cell.source.strip() for cell in code] != [cell.source.strip() for cell in ran]:
         raise ValueError(f"the executed notebook's {len(ran)} code cells do not match the chapter's {len(code)}")
