@@ -21,8 +21,7 @@ import pytest
 from mlbook import explorables
 from test_quiz_browser import (
     ARTIFACTS_ENV_VAR,
-    MIN_CONTRAST,
-    contrast,
+    assert_readable,
     decode_png,
     open_chapter,
     text_and_background_colours,
@@ -201,8 +200,7 @@ def test_explorable_text_is_readable_in_both_themes(browser, built, artifacts, c
     pairs = text_and_background_colours(root, ["label", ".x-help", ".x-where", ".x-x-axis span", ".x-step",
                                                 ".x-readout", ".x-text", ".x-controls span"])
     assert len(pairs) >= 2
-    for what, text_colour, background_colour in pairs:
-        assert contrast(text_colour, background_colour) >= MIN_CONTRAST, (what, text_colour, background_colour)
+    assert_readable(pairs)
     screenshot = artifacts / f"explorable-{built.kind.page.stem}-{color_scheme}.png"
     root.screenshot(path=str(screenshot))
     assert errors == [], f"console errors: {errors}"

@@ -92,6 +92,12 @@ def contrast(foreground: str, background: str) -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
+def assert_readable(pairs: list[tuple[str, str, str]]) -> None:
+    """Every ``(what, text colour, background colour)`` has at least WCAG AA contrast."""
+    for what, text_colour, background_colour in pairs:
+        assert contrast(text_colour, background_colour) >= MIN_CONTRAST, (what, text_colour, background_colour)
+
+
 def text_and_background_colours(root: Any, selectors: list[str]) -> list[tuple[str, str, str]]:
     """``(selector, text colour, colour of the first opaque background behind it)`` for each shown element under
     the Playwright locator ``root`` that matches one of ``selectors``."""
@@ -207,8 +213,7 @@ def test_quiz_is_readable_in_light_and_dark_mode(browser, chapter_page, record, 
                  ".q-score"]
     pairs = text_and_background_colours(root, selectors)
     assert {selector for selector, _, _ in pairs} == set(selectors)  # each one shown
-    for selector, text_colour, background_colour in pairs:
-        assert contrast(text_colour, background_colour) >= MIN_CONTRAST, (selector, text_colour, background_colour)
+    assert_readable(pairs)
     screenshot = artifacts / f"gan-quiz-{color_scheme}.png"
     root.screenshot(path=str(screenshot))
     assert errors == [], f"console errors: {errors}"
