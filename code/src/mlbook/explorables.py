@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mlbook.cache import array_fingerprint
 from mlbook.plot import tile_images
 from mlbook.quiz import fill_placeholders, png_data_uri
 
@@ -145,7 +146,7 @@ def element_id(kind: str, *parts: object) -> str:
     with different data on one page never share an id."""
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+        digest.update((array_fingerprint(part) if isinstance(part, np.ndarray) else repr(part)).encode())
     return f"mlx-{kind}-{digest.hexdigest()[:10]}"
 
 
