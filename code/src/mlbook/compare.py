@@ -131,8 +131,8 @@ def version_differences(book_versions: Mapping[str, str]) -> list[str]:
             for name, version in book_versions.items()}
     differences = []
     for name in ("python", *RUNTIME_PACKAGES):
-        if name in book and installed_version(name) != book[name]:
-            differences.append(f"{name} {installed_version(name) or 'not installed'} (book: {book[name]})")
+        if name in book and (installed := installed_version(name)) != book[name]:
+            differences.append(f"{name} {installed or 'not installed'} (book: {book[name]})")
     return differences
 
 
