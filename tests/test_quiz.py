@@ -196,6 +196,7 @@ def test_build_quiz_html_checks_its_input():
 LEAK_SAMPLES = 60  # real and as many leaky "generated" images
 #: A coin toss classifies this share of the 120 images right with probability at most 0.1 % (78 of 120 = 0.65).
 CHANCE_BOUND = quiz.pass_threshold(2 * LEAK_SAMPLES, alpha=0.001) / (2 * LEAK_SAMPLES)
+TWO_SAMPLE_IMAGES = 200  # of each kind: half train the two-sample test's classifier, half test it
 
 
 def digits_and_leaky_copies(num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -287,6 +288,30 @@ def test_post_processing_gives_a_digit_and_its_leaky_copy_the_same_pixels():
     for original, copy in zip(real, leaky):
         np.testing.assert_array_equal(quiz.prepare_image(copy), quiz.prepare_image(original))
 
+
+
+def test_as_shown_is_a_batch_of_prepared_images_back_in_the_unit_range():
+    real, generated = sample_sets(3, 2)
+    shown = quiz.as_shown(np.concatenate([real, generated]))
+    assert shown.shape == (5, SIDE - 2 * quiz.FRAME, SIDE - 2 * quiz.FRAME, 1) and shown.dtype == np.float32
+    for image, pixels in zip(np.concatenate([real, generated]), shown):
+        np.testing.assert_array_equal(np.round(pixels[..., 0] * 255).astype(np.uint8), quiz.prepare_image(image))
+    assert quiz.as_shown(np.zeros((2, SIDE, SIDE, 3))).shape == (2, 4, 4, 3)
+    with pytest.raises(ValueError, match=r"\(n, h, w, 1\) or \(n, h, w, 3\), got \(12, 12, 1\)"):
+        quiz.as_shown(real[0])
+
+
+def test_a_two_sample_test_reads_the_tells_in_raw_images_but_not_in_the_images_as_shown():
+    """The GAN chapter's reason for testing the images as shown: on raw pixels a classifier separates real digits
+    from copies that carry only a tanh output's invisible tells; on the images as the quiz shows them it cannot."""
+    from mlbook import two_sample
+
+    real, leaky = digits_and_leaky_copies(TWO_SAMPLE_IMAGES)
+    settings = {"num_epochs": 20, "num_permutations": 100, "seed": 0}
+    raw = two_sample.classifier_two_sample_test(real, leaky, **settings)
+    shown = two_sample.classifier_two_sample_test(quiz.as_shown(real), quiz.as_shown(leaky), **settings)
+    assert raw.accuracy >= 0.9
+    assert shown.accuracy < quiz.pass_threshold(raw.num_test, alpha=0.001) / raw.num_test
 
 # ---- the answer key as the page's script reads it --------------------------------------------------------------
 

@@ -53,6 +53,25 @@ def test_generated_images_are_repeatable_rgb_in_unit_range():
     assert abs(noise.mean() - 0.5) < 0.02
 
 
+
+def test_resized_enlarges_to_the_requested_size_and_keeps_flat_colours():
+    flat = np.full((8, 8, 3), [0.2, 0.5, 0.8], dtype=np.float32)
+    large = style.resized(flat, 16)
+    assert large.shape == (16, 16, 3) and large.dtype == np.float32
+    np.testing.assert_allclose(large, np.broadcast_to(flat[0, 0], large.shape), atol=1 / 255)  # 8-bit rounding
+    ramp = np.repeat(np.linspace(0, 1, 8, dtype=np.float32)[None, :, None], 8, axis=0).repeat(3, axis=2)
+    assert np.all(np.diff(style.resized(ramp, 16)[4, :, 0]) >= 0)  # a ramp stays a ramp
+    with pytest.raises(ValueError, match="positive size"):
+        style.resized(flat, 0)
+    with pytest.raises(ValueError, match=r"\(height, width, 3\)"):
+        style.resized(flat[..., 0], 16)
+
+
+def test_the_large_stage_is_larger_and_optimised_for_every_profile():
+    for cfg in style.SETTINGS.values():
+        assert cfg.large_size >= 2 * cfg.image_size and cfg.large_iterations >= 1
+        assert 0 < cfg.large_content_factor <= 1 and cfg.large_tv_factor > 0
+
 # --- losses: the chapter's equations ------------------------------------------------------------------------------
 
 

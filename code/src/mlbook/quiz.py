@@ -164,6 +164,27 @@ def prepare_image(image: np.ndarray, frame: int = FRAME) -> np.ndarray:
     return np.round(levelled * 255).astype(np.uint8)
 
 
+def as_shown(images: np.ndarray, frame: int = FRAME) -> np.ndarray:
+    """A batch of images in [0, 1] as the quiz shows them (:func:`prepare_image`), back as float32 in [0, 1].
+
+    What a two-sample test should compare when it stands for the reader's eye: the 8-bit pixels, without the frame.
+
+    Args:
+        images: ``(n, h, w, 1)`` or ``(n, h, w, 3)``.
+
+    Returns:
+        ``(n, h - 2·frame, w - 2·frame, channels)`` float32 images.
+
+    Raises:
+        ValueError: for another shape, or images no larger than their frame.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"expected images of shape (n, h, w, 1) or (n, h, w, 3), got {images.shape}")
+    shown = np.stack([prepare_image(image, frame) for image in images]).astype(np.float32) / 255.0
+    return shown.reshape(*shown.shape[:3], images.shape[-1])
+
+
 def png_data_uri(pixels: np.ndarray, compress_level: int = 0) -> str:
     """A PNG ``data:`` URI of uint8 pixels, ``(h, w)`` or ``(h, w, 3)``, stored uncompressed by default.
 

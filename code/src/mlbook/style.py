@@ -61,6 +61,10 @@ class StyleSettings:
         adam_steps, adam_learning_rate: the same image optimised with Adam, for comparison (pixels in [0, 1]).
         smoothing: the starting images of textures and transfers are smooth, made at ``image_size / smoothing``
             pixels and enlarged.
+        large_size: side of the final stylised image, which starts from the ``image_size`` one enlarged
+            (coarse to fine).
+        large_iterations: L-BFGS iterations at ``large_size``.
+        large_content_factor, large_tv_factor: α and γ at ``large_size``, as multiples of the extractor's own.
     """
 
     image_size: int
@@ -77,6 +81,10 @@ class StyleSettings:
     adam_steps: int
     adam_learning_rate: float
     smoothing: int
+    large_size: int
+    large_iterations: int
+    large_content_factor: float
+    large_tv_factor: float
 
 
 SETTINGS = {
@@ -84,11 +92,13 @@ SETTINGS = {
         image_size=128, extractor="learned-pyramid", num_filters=64, filter_size=7, num_scales=4,
         num_patches=10_000, pixel_steps=30, pixel_learning_rate=0.1, content_iterations=50,
         texture_iterations=100, transfer_iterations=130, adam_steps=100, adam_learning_rate=0.02, smoothing=8,
+        large_size=256, large_iterations=100, large_content_factor=0.01, large_tv_factor=2.0,
     ),
     "full": StyleSettings(
         image_size=384, extractor="vgg19", num_filters=64, filter_size=7, num_scales=5,
         num_patches=40_000, pixel_steps=30, pixel_learning_rate=0.1, content_iterations=200,
         texture_iterations=500, transfer_iterations=500, adam_steps=500, adam_learning_rate=0.02, smoothing=8,
+        large_size=768, large_iterations=200, large_content_factor=0.01, large_tv_factor=2.0,
     ),
 }
 
@@ -181,6 +191,13 @@ def white_noise(size: int, seed: int = 0, std: float = 0.2) -> Array:
     return np.clip(rng.normal(0.5, std, size=(size, size, 3)), 0.0, 1.0).astype(np.float32)
 
 
+def _as_pil(image: Array):
+    """An image in [0, 1] as an 8-bit Pillow image, for resizing."""
+    from PIL import Image
+
+    return Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8))
+
+
 def smoothed(image: Array, factor: int) -> Array:
     """``image`` shrunk ``factor`` times (averaging blocks) and enlarged back (bicubic): its coarse layout only."""
     from PIL import Image
@@ -189,9 +206,19 @@ def smoothed(image: Array, factor: int) -> Array:
     height, width = image.shape[:2]
     if factor < 1 or factor > min(height, width):
         raise ValueError(f"expected a factor between 1 and {min(height, width)}, got {factor}")
-    pixels = Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8))
+    pixels = _as_pil(image)
     small = pixels.resize((max(1, width // factor), max(1, height // factor)), Image.Resampling.BOX)
     return np.asarray(small.resize((width, height), Image.Resampling.BICUBIC), dtype=np.float32) / 255.0
+
+
+def resized(image: Array, size: int) -> Array:
+    """``image`` resized (bicubic) to ``size``×``size``: the start of a finer stage from a coarser stage's result."""
+    from PIL import Image
+
+    image = _check_image(image)
+    if size < 1:
+        raise ValueError(f"expected a positive size, got {size}")
+    return np.asarray(_as_pil(image).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32) / 255.0
 
 
 def smooth_noise(size: int, factor: int, seed: int = 0) -> Array:
@@ -200,7 +227,7 @@ def smooth_noise(size: int, factor: int, seed: int = 0) -> Array:
 
     if factor < 1 or factor > size:
         raise ValueError(f"expected a factor between 1 and {size}, got {factor}")
-    small = Image.fromarray(np.round(white_noise(size // factor, seed) * 255).astype(np.uint8))
+    small = _as_pil(white_noise(size // factor, seed))
     return np.asarray(small.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32) / 255.0
 
 

@@ -701,6 +701,6 @@ def train_detector(detector: YoloDetector, cfg: YoloSettings, seed: int, callbac
 
 
 SETTINGS: dict[str, YoloSettings] = {
-    "quick": YoloSettings(num_train=4_000, num_epochs=5),
+    "quick": YoloSettings(num_train=8_000, num_epochs=8),
     "full": YoloSettings(num_train=20_000, num_epochs=40, num_validation=1_000, num_test=2_000),
 }
