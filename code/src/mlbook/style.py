@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -31,6 +32,9 @@ from keras import ops
 from mlbook.cache import array_fingerprint, load_or_compute_arrays
 from mlbook.data import DownloadError, announce_fallback
 from mlbook.extractors import FeatureExtractor, learned_pyramid_extractor, vgg19_extractor
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PillowImage
 
 Array = np.ndarray
 #: One call of an objective: ``{"total": ..., "content": ..., "style": ..., "tv": ...}`` (scalar tensors).
@@ -191,7 +195,7 @@ def white_noise(size: int, seed: int = 0, std: float = 0.2) -> Array:
     return np.clip(rng.normal(0.5, std, size=(size, size, 3)), 0.0, 1.0).astype(np.float32)
 
 
-def _as_pil(image: Array):
+def _as_pil(image: Array) -> PillowImage:
     """An image in [0, 1] as an 8-bit Pillow image, for resizing."""
     from PIL import Image
 
