@@ -36,12 +36,14 @@ from importlib import metadata
 from pathlib import Path
 
 import nbformat
+from docutils import nodes
 from packaging.requirements import Requirement
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.environment import BuildEnvironment
 from sphinx.errors import ConfigError
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 LOGGER = logging.getLogger(__name__)
 
@@ -324,6 +326,26 @@ def inherit_html_handlers(app: Sphinx) -> None:
         return
     handlers = app.registry.translation_handlers
     handlers["singlehtml"] = {**handlers.get("html", {}), **handlers.get("singlehtml", {})}
+
+
+def page_directive(placeholder: type[nodes.Element], page_key: str) -> type[SphinxDirective]:
+    """A directive without content that leaves a ``placeholder`` node, which an event handler fills once the data it
+    needs has been read, and marks its page with ``page_key`` in the page's metadata (see :func:`marked_pages`)."""
+
+    class PageDirective(SphinxDirective):
+        has_content = False
+
+        def run(self) -> list[nodes.Node]:
+            self.env.metadata[self.env.docname][page_key] = True
+            return [placeholder()]
+
+    PageDirective.__name__ = f"{placeholder.__name__}_directive"
+    return PageDirective
+
+
+def marked_pages(env: BuildEnvironment, page_key: str) -> list[str]:
+    """The pages that a :func:`page_directive` marked with ``page_key``."""
+    return [docname for docname, meta in env.metadata.items() if meta.get(page_key)]
 
 
 def setup(app: Sphinx) -> dict[str, object]:

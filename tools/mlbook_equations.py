@@ -39,8 +39,9 @@ from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
-from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import make_refnode
+
+from mlbook_build import marked_pages, page_directive
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ WARNING_TYPE = "mlbook_equations"
 GENERATED_LABEL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DECLARATIONS_ATTRIBUTE = "mlbook_equation_declarations"
 DIGEST_ATTRIBUTE = "mlbook_equations_digest"
+#: The metadata key that marks the Equations page.
+EQUATIONS_PAGE_KEY = "mlbook_equations_page"
 CSS_FILE = "mlbook-equations.css"
 #: Small, muted and readable in the theme's light and dark modes (pydata-sphinx-theme's colour variables).
 CSS = """\
@@ -315,7 +318,7 @@ def pages_to_rewrite(app: Sphinx, env: BuildEnvironment) -> list[str]:
     """The Equations page always (its table shows every chapter's equations, and is cheap to write), and every
     page with equations when a declaration changed since the last build (the badges are added as pages are written,
     so nothing needs to be read again)."""
-    pages = [doc for doc, meta in env.metadata.items() if meta.get("mlbook_equations_page")]
+    pages = marked_pages(env, EQUATIONS_PAGE_KEY)
     digest = declarations(app).digest() + repr(repository(app))
     if getattr(env, DIGEST_ATTRIBUTE, None) != digest:
         setattr(env, DIGEST_ATTRIBUTE, digest)
@@ -400,14 +403,8 @@ class equations_placeholder(nodes.General, nodes.Element):
     """Replaced by the table of equations when the page is written."""
 
 
-class EquationsDirective(SphinxDirective):
-    """``{mlbook-equations}``: the table of every labelled equation of the book."""
-
-    has_content = False
-
-    def run(self) -> list[nodes.Node]:
-        self.env.metadata[self.env.docname]["mlbook_equations_page"] = True
-        return [equations_placeholder()]
+#: ``{mlbook-equations}``: the table of every labelled equation of the book.
+EquationsDirective = page_directive(equations_placeholder, EQUATIONS_PAGE_KEY)
 
 
 def document_order(env: BuildEnvironment) -> list[str]:

@@ -30,14 +30,15 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.errors import ConfigError
 from sphinx.util import logging
-from sphinx.util.docutils import SphinxDirective
 
 from mlbook.profiles import current_profile
 from mlbook.runtime import CONDITIONS_KEY
-from mlbook_build import FALLBACK_LINE, fallback_announcements
+from mlbook_build import FALLBACK_LINE, fallback_announcements, marked_pages, page_directive
 from mlbook_registry import REGISTRY_FILE, Chapter, Expected, Registry, RegistryError, load_registry
 
 LOGGER = logging.getLogger(__name__)
+#: The metadata key that marks the Results page.
+RESULTS_PAGE_KEY = "mlbook_results_page"
 RESULTS_FILE = "results-{profile}.json"
 REPORT_ATTRIBUTE = "mlbook_results_report"
 REGISTRY_ATTRIBUTE = "mlbook_results_registry"
@@ -172,14 +173,8 @@ class results_placeholder(nodes.General, nodes.Element):
     """Replaced by the results tables once every chapter has been read."""
 
 
-class ResultsDirective(SphinxDirective):
-    """``{mlbook-results}``: the tables of headline numbers, times and conditions."""
-
-    has_content = False
-
-    def run(self) -> list[nodes.Node]:
-        self.env.metadata[self.env.docname]["mlbook_results_page"] = True
-        return [results_placeholder()]
+#: ``{mlbook-results}``: the tables of headline numbers, times and conditions.
+ResultsDirective = page_directive(results_placeholder, RESULTS_PAGE_KEY)
 
 
 def glue_path(app: Sphinx, docname: str) -> Path:
@@ -390,7 +385,7 @@ def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> N
 def always_reread_results_page(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
                                removed: set[str]) -> list[str]:
     """The Results page shows every chapter's numbers, so it is read again whenever the book is built."""
-    return [doc for doc, meta in env.metadata.items() if meta.get("mlbook_results_page") and doc not in changed]
+    return [doc for doc in marked_pages(env, RESULTS_PAGE_KEY) if doc not in changed]
 
 
 def write_results_file(app: Sphinx, exception: Exception | None) -> None:
