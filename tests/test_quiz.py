@@ -289,7 +289,6 @@ def test_post_processing_gives_a_digit_and_its_leaky_copy_the_same_pixels():
         np.testing.assert_array_equal(quiz.prepare_image(copy), quiz.prepare_image(original))
 
 
-
 def test_as_shown_is_a_batch_of_prepared_images_back_in_the_unit_range():
     real, generated = sample_sets(3, 2)
     shown = quiz.as_shown(np.concatenate([real, generated]))
@@ -312,6 +311,7 @@ def test_a_two_sample_test_reads_the_tells_in_raw_images_but_not_in_the_images_a
     shown = two_sample.classifier_two_sample_test(quiz.as_shown(real), quiz.as_shown(leaky), **settings)
     assert raw.accuracy >= 0.9
     assert shown.accuracy < quiz.pass_threshold(raw.num_test, alpha=0.001) / raw.num_test
+
 
 # ---- the answer key as the page's script reads it --------------------------------------------------------------
 

@@ -53,7 +53,6 @@ def test_generated_images_are_repeatable_rgb_in_unit_range():
     assert abs(noise.mean() - 0.5) < 0.02
 
 
-
 def test_resized_enlarges_to_the_requested_size_and_keeps_flat_colours():
     flat = np.full((8, 8, 3), [0.2, 0.5, 0.8], dtype=np.float32)
     large = style.resized(flat, 16)
@@ -71,6 +70,7 @@ def test_the_large_stage_is_larger_and_optimised_for_every_profile():
     for cfg in style.SETTINGS.values():
         assert cfg.large_size >= 2 * cfg.image_size and cfg.large_iterations >= 1
         assert 0 < cfg.large_content_factor <= 1 and cfg.large_tv_factor > 0
+
 
 # --- losses: the chapter's equations ------------------------------------------------------------------------------
 
